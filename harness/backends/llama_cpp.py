@@ -1,0 +1,193 @@
+"""llama.cpp through llama-cpp-python's low-level (ctypes) API.
+
+The timed paths call `llama_decode` directly with `llama_batch_get_one`, as
+llama-bench does, so no Python sampling or bookkeeping lands inside a timing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+
+from harness.backends.base import Backend, BackendConfig
+from harness.errors import BackendError
+
+_FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
+
+
+class LlamaCppConfig(BackendConfig):
+    n_batch: int = Field(default=2048, ge=1, description="logical batch (llama-bench default)")
+    n_ubatch: int = Field(default=512, ge=1, description="physical batch (llama-bench default)")
+    flash_attn: Literal["auto", "on", "off"] = "auto"
+    n_gpu_layers: int = Field(default=0, ge=-1, description="-1 offloads every layer")
+    use_mmap: bool = True
+
+
+class LlamaCppBackend(Backend):
+    name: ClassVar[str] = "llama_cpp"
+    accepts: ClassVar[tuple[str, ...]] = ("gguf",)
+    config_cls: ClassVar[type[BackendConfig]] = LlamaCppConfig
+    install_hint: ClassVar[str] = "pip install 'harness[llama]'"
+
+    config: LlamaCppConfig
+
+    def __init__(self, config: LlamaCppConfig) -> None:
+        super().__init__(config)
+        self._model = None
+        self._ctx = None
+        self._vocab = None
+        self._batch = None
+
+    @classmethod
+    def version(cls) -> str:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("llama-cpp-python")
+        except PackageNotFoundError:
+            return "absent"
+
+    @classmethod
+    def available(cls) -> bool:
+        from importlib.util import find_spec
+
+        return find_spec("llama_cpp") is not None
+
+    def load(self, artifact: Path) -> None:
+        import llama_cpp as lc
+
+        self._lc = lc
+        lc.llama_backend_init()
+        mparams = lc.llama_model_default_params()
+        mparams.n_gpu_layers = self.config.n_gpu_layers if self.config.n_gpu_layers >= 0 else 999
+        mparams.use_mmap = self.config.use_mmap
+        self._model = lc.llama_model_load_from_file(str(artifact).encode(), mparams)
+        if not self._model:
+            raise BackendError(f"llama.cpp could not load {artifact} (see its log above)")
+        cparams = lc.llama_context_default_params()
+        cparams.n_ctx = self.config.n_ctx
+        cparams.n_batch = self.config.n_batch
+        cparams.n_ubatch = min(self.config.n_ubatch, self.config.n_batch)
+        cparams.n_threads = self.config.threads
+        cparams.n_threads_batch = self.config.threads
+        cparams.flash_attn_type = _FLASH_ATTN[self.config.flash_attn]
+        cparams.no_perf = True
+        self._ctx = lc.llama_init_from_model(self._model, cparams)
+        if not self._ctx:
+            raise BackendError(f"llama.cpp could not create a context for {artifact}")
+        self._vocab = lc.llama_model_get_vocab(self._model)
+        self._n_vocab = lc.llama_vocab_n_tokens(self._vocab)
+        self._batch = lc.llama_batch_init(self.config.n_batch, 0, 1)
+
+    def unload(self) -> None:
+        lc = getattr(self, "_lc", None)
+        if lc is None:
+            return
+        if self._batch is not None:
+            lc.llama_batch_free(self._batch)
+            self._batch = None
+        if self._ctx:
+            lc.llama_free(self._ctx)
+            self._ctx = None
+        if self._model:
+            lc.llama_model_free(self._model)
+            self._model = None
+
+    @property
+    def vocab_size(self) -> int:
+        return self._n_vocab
+
+    def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
+        raw = text.encode()
+        capacity = len(raw) + 8
+        buf = (self._lc.llama_token * capacity)()
+        n = self._lc.llama_tokenize(self._vocab, raw, len(raw), buf, capacity, add_bos, False)
+        if n < 0:
+            raise BackendError(f"tokenizer needs {-n} slots, had {capacity}")
+        return list(buf[:n])
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        out = bytearray()
+        buf = ctypes.create_string_buffer(256)
+        for token in tokens:
+            n = self._lc.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+            out += buf.raw[: max(n, 0)]
+        return out.decode(errors="replace")
+
+    def bos(self) -> int:
+        return int(self._lc.llama_vocab_bos(self._vocab))
+
+    def reset(self) -> None:
+        self._lc.llama_memory_clear(self._lc.llama_get_memory(self._ctx), True)
+
+    def prefill(self, tokens: Sequence[int]) -> None:
+        lc = self._lc
+        step = self.config.n_batch
+        for start in range(0, len(tokens), step):
+            chunk = tokens[start : start + step]
+            arr = (lc.llama_token * len(chunk))(*chunk)
+            self._check(lc.llama_decode(self._ctx, lc.llama_batch_get_one(arr, len(chunk))))
+        lc.llama_synchronize(self._ctx)
+
+    def decode_step(self, token: int) -> None:
+        lc = self._lc
+        arr = (lc.llama_token * 1)(token)
+        self._check(lc.llama_decode(self._ctx, lc.llama_batch_get_one(arr, 1)))
+        lc.llama_synchronize(self._ctx)
+
+    def generate(self, prompt: Sequence[int], max_new_tokens: int) -> Iterator[int]:
+        lc = self._lc
+        self.reset()
+        self.prefill(prompt)
+        for _ in range(max_new_tokens):
+            logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(self._ctx, -1),
+                                           shape=(self._n_vocab,))
+            token = int(np.argmax(logits))
+            yield token
+            if lc.llama_vocab_is_eog(self._vocab, token):
+                return
+            self.decode_step(token)
+
+    def token_logprobs(self, tokens: Sequence[int]) -> np.ndarray:
+        if len(tokens) > self.config.n_ctx:
+            raise BackendError(f"{len(tokens)} tokens exceed n_ctx={self.config.n_ctx}")
+        lc = self._lc
+        self.reset()
+        out = np.empty(len(tokens) - 1, dtype=np.float64)
+        batch = self._batch
+        step = self.config.n_batch
+        for start in range(0, len(tokens), step):
+            chunk = tokens[start : start + step]
+            batch.n_tokens = len(chunk)
+            for i, token in enumerate(chunk):
+                batch.token[i] = token
+                batch.pos[i] = start + i
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = 1
+            self._check(lc.llama_decode(self._ctx, batch))
+            logits = np.ctypeslib.as_array(lc.llama_get_logits(self._ctx),
+                                           shape=(len(chunk), self._n_vocab)).astype(np.float64)
+            peak = logits.max(axis=1, keepdims=True)
+            logz = (peak + np.log(np.exp(logits - peak).sum(axis=1, keepdims=True)))[:, 0]
+            for i in range(len(chunk)):
+                nxt = start + i + 1
+                if nxt < len(tokens):
+                    out[nxt - 1] = logits[i, tokens[nxt]] - logz[i]
+        return out
+
+    def settings(self) -> dict:
+        info = super().settings()
+        if getattr(self, "_lc", None) is not None:
+            info["system_info"] = self._lc.llama_print_system_info().decode().strip()
+        return info
+
+    @staticmethod
+    def _check(rc: int) -> None:
+        if rc != 0:
+            raise BackendError(f"llama_decode returned {rc}")

@@ -1,0 +1,46 @@
+"""The user cache directory (derived models, fetched wheels, built tools) and sha256 memo."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import platformdirs
+
+
+def cache_dir() -> Path:
+    """`$HARNESS_CACHE_DIR`, else the platform's user cache dir (~/.cache/harness on Linux)."""
+    root = Path(os.environ.get("HARNESS_CACHE_DIR") or platformdirs.user_cache_dir("harness"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, memoised on (path, size, mtime) so big models hash once."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    memo_file = cache_dir() / "sha256-memo.json"
+    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+    try:
+        memo = json.loads(memo_file.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        memo = {}
+    if key in memo:
+        return memo[key]
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    memo[key] = digest.hexdigest()
+    tmp = memo_file.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(memo, indent=0))
+    tmp.replace(memo_file)
+    return memo[key]
+
+
+def atomic_target(final: Path) -> Path:
+    """A sibling temp path to write to and then `replace()` onto `final`."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return final.with_name(f".{final.name}.{os.getpid()}.partial")

@@ -1,0 +1,1 @@
+"""The thin CLI: parsing and dispatch, one module per subcommand."""

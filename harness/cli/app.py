@@ -1,0 +1,44 @@
+"""`harness` console script: typer app, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.console import Console
+
+from harness.cli import list_cmd, profile_cmd, report_cmd, run_cmd
+from harness.errors import HarnessError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Benchmark local LLMs across models x quant formats x backends.")
+app.command("run")(run_cmd.run)
+app.command("profile")(profile_cmd.profile)
+app.command("report")(report_cmd.report)
+app.command("list")(list_cmd.list_)
+
+err_console = Console(stderr=True)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(standalone_mode=False)
+    except HarnessError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # click's own usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise

@@ -1,0 +1,175 @@
+"""Suite files (YAML) -> a validated Plan. Every problem is one line: file, field, fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.backends.base import BackendConfig
+from harness.errors import ConfigError, RegistryError
+from harness.models.sources import HubFile, LocalFile, ModelSource
+from harness.registry import registry
+from harness.suites.base import SuiteParams
+
+
+class ModelEntry(BaseModel):
+    """A model given in place: a local file or a Hugging Face repo file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    path: str | None = None
+    hf_repo: str | None = None
+    hf_file: str | None = None
+    revision: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelEntry:
+        if bool(self.path) == bool(self.hf_repo):
+            raise ValueError("give exactly one of 'path' or 'hf_repo' (with 'hf_file')")
+        if self.hf_repo and not self.hf_file:
+            raise ValueError("'hf_repo' needs 'hf_file' (the GGUF file in that repo)")
+        return self
+
+
+class PlanFile(BaseModel):
+    """The raw shape of a suite file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    models: list[str | ModelEntry] = Field(min_length=1)
+    formats: list[str] = Field(default=["source"], min_length=1)
+    backends: dict[str, dict[str, Any] | None] = Field(min_length=1)
+    suites: dict[str, dict[str, Any] | None] = Field(min_length=1)
+    seed: int = Field(default=0, ge=0)
+    timeout_s: float = Field(default=1800, gt=0, description="per cell, in seconds")
+
+
+@dataclass
+class Plan:
+    name: str
+    file: str
+    description: str
+    models: list[ModelSource]
+    formats: list[str]
+    backends: dict[str, BackendConfig]
+    suites: dict[str, SuiteParams]
+    seed: int
+    timeout_s: float
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read and validate a suite file; raise ConfigError naming file, field and fix."""
+    path = Path(path)
+    file = str(path)
+    if not path.is_file():
+        raise ConfigError(file, "-", "no such file", "give the path of a suite YAML file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "-"
+        raise ConfigError(file, where, f"not valid YAML ({getattr(exc, 'problem', exc)})",
+                          "fix the YAML syntax there") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(file, "-", "top level is not a mapping",
+                          "start with keys such as name:, models:, backends:, suites:")
+    spec = _validate(PlanFile, raw, file, "")
+
+    backends = {}
+    for name, values in spec.backends.items():
+        backend = _lookup("backends", name, file, f"backends.{name}")
+        backends[name] = _validate(backend.config_cls, values or {}, file, f"backends.{name}.")
+    suites = {}
+    for name, values in spec.suites.items():
+        suite = _lookup("suites", name, file, f"suites.{name}")
+        suites[name] = _validate(suite.params_cls, values or {}, file, f"suites.{name}.")
+
+    from harness.formats.resolve import all_formats
+
+    known_formats = all_formats()
+    for i, fmt in enumerate(spec.formats):
+        if fmt not in known_formats:
+            raise ConfigError(file, f"formats[{i}]", f"unknown format '{fmt}'",
+                              f"use one of: {', '.join(known_formats)}")
+
+    models = [_model(entry, i, path, file) for i, entry in enumerate(spec.models)]
+    names = [m.name for m in models]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup:
+        raise ConfigError(file, "models", f"model name '{dup}' appears twice",
+                          "give each model a distinct name")
+
+    for bname, bconf in backends.items():
+        for sname, sparams in suites.items():
+            need = sparams.required_context()
+            if need > bconf.n_ctx:
+                raise ConfigError(
+                    file, f"backends.{bname}.n_ctx",
+                    f"{bconf.n_ctx} is smaller than the {need} tokens suite '{sname}' needs",
+                    f"set n_ctx to at least {need} or shorten the suite's prompts",
+                )
+    return Plan(spec.name, file, spec.description, models, spec.formats, backends, suites,
+                spec.seed, spec.timeout_s)
+
+
+def _model(entry: str | ModelEntry, i: int, plan_path: Path, file: str) -> ModelSource:
+    field = f"models[{i}]"
+    if isinstance(entry, str):
+        try:
+            return registry("models").get(entry)
+        except RegistryError as exc:
+            raise ConfigError(file, field, str(exc),
+                              "name a registered model (harness list models) or give "
+                              "{name:, path:}") from None
+    if entry.hf_repo:
+        return HubFile(name=entry.name, repo_id=entry.hf_repo, filename=entry.hf_file or "",
+                       revision=entry.revision)
+    model_path = Path(entry.path).expanduser()
+    if not model_path.is_absolute():
+        model_path = plan_path.parent / model_path
+    if not model_path.is_file():
+        raise ConfigError(file, f"{field}.path", f"no model file at {model_path}",
+                          "fix the path (relative paths start at the suite file's folder)")
+    return LocalFile(name=entry.name, path=str(model_path.resolve()))
+
+
+def _lookup(group: str, name: str, file: str, field: str):
+    try:
+        return registry(group).get(name)
+    except RegistryError as exc:
+        raise ConfigError(file, field, str(exc),
+                          f"use a registered name (harness list {group})") from None
+
+
+def _validate(model: type[BaseModel], values: Any, file: str, prefix: str):
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        field = f"{prefix}{loc}".rstrip(".") or prefix.rstrip(".") or "-"
+        raise ConfigError(file, field, err["msg"], _fix(model, err)) from None
+
+
+def _fix(model: type[BaseModel], err: dict) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"remove it; allowed keys here: {', '.join(model.model_fields)}"
+    if kind == "missing":
+        return "add this key"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return "use a value within the stated bound"
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"give a value of the right type (got {err.get('input')!r})"
+    if kind == "too_short":
+        return "give at least one entry"
+    if kind == "literal_error":
+        return "use one of the listed values"
+    return "correct the value as the message says"

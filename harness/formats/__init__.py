@@ -1,0 +1,1 @@
+"""Quant formats: derived from a source artifact by registered producers, cached."""

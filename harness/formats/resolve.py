@@ -1,0 +1,79 @@
+"""Find the producer of a format and the cached artifact of (source sha256, format)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.cache import atomic_target, cache_dir, sha256_file
+from harness.errors import FormatError
+from harness.formats.base import SOURCE_FORMAT, Artifact, FormatProducer
+from harness.registry import registry
+
+
+def all_formats() -> dict[str, tuple[str, str]]:
+    """Format name -> (producer name, description), `source` included."""
+    out = {SOURCE_FORMAT: ("-", "the model file exactly as its source gives it")}
+    for name in registry("formats").names():
+        producer = registry("formats").get(name)
+        for fmt, text in producer.formats.items():
+            out[fmt] = (name, text)
+    return out
+
+
+def producer_for(fmt: str) -> type[FormatProducer]:
+    for name in registry("formats").names():
+        producer = registry("formats").get(name)
+        if fmt in producer.formats:
+            return producer
+    raise FormatError(f"no producer makes format '{fmt}'")
+
+
+def container_of(source: Path, fmt: str) -> str:
+    if fmt == SOURCE_FORMAT:
+        return source.suffix.lstrip(".").lower()
+    return producer_for(fmt).container
+
+
+def artifact_path(source: Path, source_sha256: str, fmt: str) -> Path:
+    """Where the artifact lives (or will live) in the cache; the source itself for `source`."""
+    if fmt == SOURCE_FORMAT:
+        return source
+    producer = producer_for(fmt)
+    return cache_dir() / "artifacts" / source_sha256 / producer.version() / f"{fmt}.{producer.container}"
+
+
+def derive(source: Path, source_sha256: str, fmt: str) -> Path:
+    """Derive `fmt` from `source` into the cache unless it is there already."""
+    final = artifact_path(source, source_sha256, fmt)
+    if final.is_file():
+        return final
+    producer = producer_for(fmt)
+    if not producer.accepts_source(source):
+        raise FormatError(
+            f"format '{fmt}' is made from {producer.container} files; {source.name} is not one"
+        )
+    tmp = atomic_target(final)
+    try:
+        producer().derive(source, fmt, tmp)
+        tmp.replace(final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return final
+
+
+def describe(path: Path, fmt: str, source_sha256: str) -> Artifact:
+    container = container_of(path, fmt)
+    producers = [registry("formats").get(n) for n in registry("formats").names()]
+    inspector = next((p for p in producers if p.container == container), None)
+    quant, bpw, n_params = inspector().inspect(path) if inspector else ("unknown", 0.0, 0)
+    return Artifact(
+        path=str(path),
+        format=fmt,
+        container=container,
+        sha256=sha256_file(path),
+        source_sha256=source_sha256,
+        size_bytes=path.stat().st_size,
+        quant_type=quant,
+        bits_per_weight=round(bpw, 4),
+        n_params=n_params,
+    )

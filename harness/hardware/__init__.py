@@ -1,0 +1,1 @@
+"""Hardware: machine profiles and process memory measurement."""

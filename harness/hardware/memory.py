@@ -1,0 +1,91 @@
+"""Peak memory of the current process: a fast sampler plus the OS's own maximum."""
+
+from __future__ import annotations
+
+import os
+import resource
+import threading
+import time
+
+import psutil
+
+
+class MemorySampler:
+    """Samples this process's RSS (and its GPU memory, where NVML sees one) in a thread.
+
+    The sampler thread sleeps between samples; the engine's C code releases the GIL,
+    so sampling continues while a model loads or decodes.
+    """
+
+    def __init__(self, interval_s: float = 0.005) -> None:
+        self.interval_s = interval_s
+        self.peak_rss = 0
+        self.peak_gpu = 0
+        self.n_samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="memory-sampler", daemon=True)
+        self._proc = psutil.Process()
+        self._gpu = _NvmlProcessMemory()
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._gpu.close()
+
+    def sample(self) -> None:
+        self.peak_rss = max(self.peak_rss, self._proc.memory_info().rss)
+        self.peak_gpu = max(self.peak_gpu, self._gpu.used())
+        self.n_samples += 1
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            time.sleep(self.interval_s)
+
+    @property
+    def gpu_present(self) -> bool:
+        return self._gpu.present
+
+
+def os_max_rss_bytes() -> int:
+    """The kernel's high-water mark of this process's RSS (ru_maxrss is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class _NvmlProcessMemory:
+    """GPU memory used by this process, summed over devices; zero without NVML."""
+
+    def __init__(self) -> None:
+        self.present = False
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._nvml = pynvml
+            self._handles = [pynvml.nvmlDeviceGetHandleByIndex(i)
+                             for i in range(pynvml.nvmlDeviceGetCount())]
+            self.present = bool(self._handles)
+        except Exception:  # no driver, no library, no device: all mean "no GPU here"
+            self._handles = []
+
+    def used(self) -> int:
+        total = 0
+        pid = os.getpid()
+        for handle in self._handles:
+            try:
+                procs = self._nvml.nvmlDeviceGetComputeRunningProcesses(handle)
+            except Exception:
+                continue
+            total += sum(p.usedGpuMemory or 0 for p in procs if p.pid == pid)
+        return total
+
+    def close(self) -> None:
+        if self.present:
+            try:
+                self._nvml.nvmlShutdown()
+            except Exception:
+                pass

@@ -1,0 +1,85 @@
+"""Plan -> cells: the (model, format, backend, suite, params) points a run measures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from harness.config import Plan
+from harness.errors import UsageError
+from harness.formats.base import SOURCE_FORMAT
+from harness.formats.resolve import producer_for
+from harness.registry import registry
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Pure data; `key()` adds what makes a result comparable and resumable."""
+
+    model: str
+    format: str
+    backend: str
+    suite: str
+    backend_config: dict = field(hash=False)
+    suite_params: dict = field(hash=False)
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def key(self, model_sha256: str, backend_version: str, profile_id: str) -> str:
+        payload = {**self.to_dict(), "model_sha256": model_sha256,
+                   "backend_version": backend_version, "profile_id": profile_id}
+        blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def label(self) -> str:
+        return f"{self.model} {self.format} {self.backend} {self.suite}"
+
+
+@dataclass
+class Matrix:
+    cells: list[Cell]
+    skipped: list[str]
+    """Combinations left out because a backend cannot load that format's container."""
+
+
+def expand(plan: Plan, models: Sequence[str] = (), formats: Sequence[str] = (),
+           backends: Sequence[str] = (), suites: Sequence[str] = ()) -> Matrix:
+    """Cross product of the plan, narrowed by CLI filters (each must match something)."""
+    model_names = _pick("--model", [m.name for m in plan.models], models)
+    fmt_names = _pick("--format", plan.formats, formats)
+    backend_names = _pick("--backend", list(plan.backends), backends)
+    suite_names = _pick("--suite", list(plan.suites), suites)
+    containers = {m.name: m.container() for m in plan.models}
+
+    cells, skipped = [], []
+    for model in model_names:
+        for fmt in fmt_names:
+            container = containers[model] if fmt == SOURCE_FORMAT else producer_for(fmt).container
+            for backend in backend_names:
+                accepts = registry("backends").get(backend).accepts
+                if container not in accepts:
+                    skipped.append(f"{model} {fmt} on {backend}: {backend} does not load "
+                                   f"{container} files")
+                    continue
+                for suite in suite_names:
+                    cells.append(Cell(
+                        model=model, format=fmt, backend=backend, suite=suite,
+                        backend_config=plan.backends[backend].model_dump(),
+                        suite_params=plan.suites[suite].model_dump(),
+                        seed=plan.seed,
+                    ))
+    return Matrix(cells, skipped)
+
+
+def _pick(flag: str, available: list[str], wanted: Sequence[str]) -> list[str]:
+    if not wanted:
+        return list(available)
+    unknown = [w for w in wanted if w not in available]
+    if unknown:
+        raise UsageError(f"{flag} {unknown[0]!r} is not in this plan; "
+                         f"fix: use one of {', '.join(available)}")
+    return [a for a in available if a in wanted]

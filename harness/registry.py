@@ -1,0 +1,111 @@
+"""Lazy plugin registries fed by entry points.
+
+Built-ins register through the same `[project.entry-points."harness.*"]` door as
+third-party packages. Only "module:attr" strings are read at start-up so that
+`harness list` and `--dry-run` never import an engine.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Generic, TypeVar
+
+from harness.errors import RegistryError
+
+T = TypeVar("T")
+
+# The base class each group's entries must derive from (models are ModelSource instances).
+BASES = {
+    "backends": "harness.backends.base:Backend",
+    "suites": "harness.suites.base:Suite",
+    "formats": "harness.formats.base:FormatProducer",
+    "models": "harness.models.sources:ModelSource",
+    "reporters": "harness.reports.base:Reporter",
+}
+GROUPS = tuple(BASES)
+
+
+def _import(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    obj = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass
+class Registry(Generic[T]):
+    """Names -> "module:attr" targets of one entry-point group, imported on first use."""
+
+    group: str
+    _targets: dict[str, str] = field(default_factory=dict)
+    _origins: dict[str, str] = field(default_factory=dict)
+    _loaded: dict[str, Any] = field(default_factory=dict)
+    _scanned: bool = False
+
+    def register(self, name: str, target: str, origin: str = "manual") -> None:
+        if name in self._targets and self._targets[name] != target:
+            raise RegistryError(
+                f"{self.group}: '{name}' is registered twice ({self._targets[name]} from "
+                f"{self._origins[name]}, and {target} from {origin}); fix: uninstall one of them"
+            )
+        self._targets[name] = target
+        self._origins[name] = origin
+
+    def _scan(self) -> None:
+        if self._scanned:
+            return
+        self._scanned = True
+        for ep in entry_points(group=f"harness.{self.group}"):
+            origin = ep.dist.name if ep.dist is not None else "unknown distribution"
+            self.register(ep.name, ep.value, origin)
+
+    def names(self) -> list[str]:
+        self._scan()
+        return sorted(self._targets)
+
+    def origin(self, name: str) -> str:
+        self._scan()
+        return self._origins[name]
+
+    def target(self, name: str) -> str:
+        self._scan()
+        return self._targets[name]
+
+    def check(self, name: str) -> None:
+        """Raise a RegistryError naming the closest known name if `name` is unknown."""
+        self._scan()
+        if name in self._targets:
+            return
+        close = difflib.get_close_matches(name, self._targets, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(self.names())}"
+        raise RegistryError(f"unknown {self.group[:-1]} '{name}'; {hint}")
+
+    def get(self, name: str) -> T:
+        self.check(name)
+        if name not in self._loaded:
+            obj = _import(self._targets[name])
+            base = _import(BASES[self.group])
+            ok = issubclass(obj, base) if isinstance(obj, type) else isinstance(obj, base)
+            if not ok:
+                raise RegistryError(
+                    f"{self.group}: '{name}' ({self._targets[name]}) is not a "
+                    f"{base.__name__}; fix: its entry point must name one"
+                )
+            self._loaded[name] = obj
+        return self._loaded[name]
+
+
+_registries: dict[str, Registry] = {}
+
+
+def registry(group: str) -> Registry:
+    """The process-wide registry of one group ("backends", "suites", ...)."""
+    if group not in GROUPS:
+        raise RegistryError(f"unknown registry '{group}'; known: {', '.join(GROUPS)}")
+    if group not in _registries:
+        _registries[group] = Registry(group)
+    return _registries[group]

@@ -1,0 +1,1 @@
+"""Reporters: stored results -> HTML / markdown / JSON. They never touch a backend."""

@@ -1,0 +1,91 @@
+"""Plotly figures of the comparative report, each from the long results DataFrame."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+HOVER = ("model: %{customdata[0]}<br>format: %{customdata[1]}<br>backend: %{customdata[2]}"
+         "<br>threads: %{customdata[3]}<br>profile: %{customdata[4]}<br>%{customdata[5]}"
+         "<extra></extra>")
+MB = 1e6
+
+
+def metric_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    if frame.empty or "metric_name" not in frame:
+        return frame.iloc[0:0]
+    rows = frame[(frame["status"] == "ok") & (frame["metric_name"] == name)].copy()
+    rows["series"] = rows["model"] + " · " + rows["backend"]
+    return rows
+
+
+def _custom(rows: pd.DataFrame, extra: pd.Series) -> list[list]:
+    return [list(t) for t in zip(rows["model"], rows["format"], rows["backend"],
+                                 rows["threads"], rows["profile_id"], extra)]
+
+
+def _ci_text(rows: pd.DataFrame, unit: str, scale: float = 1.0) -> pd.Series:
+    return rows.apply(
+        lambda r: f"median {r['median'] / scale:.4g} {unit}, mean {r['mean'] / scale:.4g} "
+                  f"(95% CI {r['ci_low'] / scale:.4g}..{r['ci_high'] / scale:.4g}), n={r['n']}",
+        axis=1)
+
+
+def bars(frame: pd.DataFrame, metric: str, title: str, unit: str, scale: float = 1.0,
+         format_order: list[str] | None = None) -> go.Figure | None:
+    """Grouped bars: x = format, one bar per model · backend (and tag), CI error bars."""
+    rows = metric_rows(frame, metric)
+    if rows.empty:
+        return None
+    fig = go.Figure()
+    tags = sorted(rows["metric_label"].unique())
+    for (series, label), group in rows.groupby(["series", "metric_label"], sort=True):
+        name = series if len(tags) == 1 else f"{series} · {label.removeprefix(metric).strip()}"
+        fig.add_trace(go.Bar(
+            name=name, x=group["format"], y=group["mean"] / scale,
+            error_y={"type": "data", "symmetric": False,
+                     "array": (group["ci_high"] - group["mean"]) / scale,
+                     "arrayminus": (group["mean"] - group["ci_low"]) / scale},
+            customdata=_custom(group, _ci_text(group, unit, scale)), hovertemplate=HOVER,
+        ))
+    fig.update_layout(title=title, barmode="group", yaxis_title=unit, xaxis_title="format",
+                      legend_title="model · backend", height=420)
+    if format_order:
+        fig.update_xaxes(categoryorder="array", categoryarray=format_order)
+    return fig
+
+
+def memory_vs_size(frame: pd.DataFrame, format_order: list[str]) -> go.Figure | None:
+    """Peak RSS next to model file size, per format and model."""
+    fig = go.Figure()
+    for metric, label in (("peak_rss_bytes", "peak RSS"), ("model_file_bytes", "file size")):
+        rows = metric_rows(frame, metric)
+        for series, group in rows.groupby("series", sort=True):
+            fig.add_trace(go.Bar(
+                name=f"{label} · {series}", x=group["format"], y=group["median"] / MB,
+                customdata=_custom(group, _ci_text(group, "MB", MB)), hovertemplate=HOVER,
+            ))
+    if not fig.data:
+        return None
+    fig.update_layout(title="Peak memory and model file size per format", barmode="group",
+                      yaxis_title="MB", xaxis_title="format", height=420)
+    fig.update_xaxes(categoryorder="array", categoryarray=format_order)
+    return fig
+
+
+def speed_vs_size(frame: pd.DataFrame) -> go.Figure | None:
+    """Decode tokens/s against file size: the trade-off a quant format buys."""
+    rows = metric_rows(frame, "decode_tokens_per_s")
+    if rows.empty:
+        return None
+    fig = go.Figure()
+    for series, group in rows.groupby("series", sort=True):
+        size = group["artifact_size_bytes"] / MB
+        fig.add_trace(go.Scatter(
+            name=series, x=size, y=group["median"], mode="markers+text",
+            text=group["format"], textposition="top center", marker={"size": 12},
+            customdata=_custom(group, _ci_text(group, "tokens/s")), hovertemplate=HOVER,
+        ))
+    fig.update_layout(title="Decode speed vs model file size", height=460,
+                      xaxis_title="model file size (MB)", yaxis_title="decode tokens/s (median)")
+    return fig

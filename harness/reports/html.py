@@ -1,0 +1,123 @@
+"""One self-contained HTML file (plotly.js inlined) comparing cells side by side."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import ClassVar
+
+import pandas as pd
+
+from harness.reports import figures
+from harness.reports.base import Reporter
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
+table{border-collapse:collapse;font-size:.85rem;margin:1rem 0}
+th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}
+th{background:#f3f3f3} td.l,th.l{text-align:left}
+.failed{color:#b00020}
+.meta{color:#555;font-size:.9rem}
+"""
+
+
+class HtmlReporter(Reporter):
+    name: ClassVar[str] = "html"
+    suffix: ClassVar[str] = ".html"
+
+    def render(self, frame: pd.DataFrame, out: Path, title: str) -> Path:
+        order = _format_order(frame)
+        figs = [
+            figures.bars(frame, "decode_tokens_per_s", "Decode tokens/s per model x format",
+                         "tokens/s", format_order=order),
+            figures.bars(frame, "prefill_tokens_per_s", "Prefill tokens/s per model x format",
+                         "tokens/s", format_order=order),
+            figures.bars(frame, "ttft_ms", "Time to first token", "ms", format_order=order),
+            figures.memory_vs_size(frame, order),
+            figures.speed_vs_size(frame),
+        ]
+        parts = []
+        first = True
+        for fig in figs:
+            if fig is None:
+                continue
+            parts.append(fig.to_html(full_html=False, include_plotlyjs=first,
+                                     config={"displaylogo": False}))
+            first = False
+        body = "\n".join([
+            f"<h1>{html.escape(title)}</h1>",
+            _meta(frame),
+            *parts,
+            "<h2>Every metric</h2>",
+            _metric_table(frame),
+            _failures(frame),
+        ])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(f"<!doctype html><html><head><meta charset='utf-8'>"
+                       f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+                       f"<body>{body}</body></html>", encoding="utf-8")
+        return out
+
+
+def _format_order(frame: pd.DataFrame) -> list[str]:
+    if frame.empty:
+        return []
+    rows = frame.dropna(subset=["artifact_bits_per_weight"]) if "artifact_bits_per_weight" in \
+        frame else frame
+    if rows.empty:
+        return list(dict.fromkeys(frame["format"]))
+    bpw = rows.groupby("format")["artifact_bits_per_weight"].max()
+    return list(bpw.sort_values(ascending=False).index)
+
+
+def _meta(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "<p class='meta'>No results.</p>"
+    runs = ", ".join(sorted(frame["run_id"].unique()))
+    profiles = ", ".join(sorted(frame["profile_id"].unique()))
+    commits = ", ".join(sorted(frame["git_commit"].unique()))
+    versions = ", ".join(sorted({f"{b} {v}" for b, v in zip(frame["backend"],
+                                                             frame["backend_version"])}))
+    cells = frame["cell_key"].nunique()
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"<p class='meta'>{cells} cells · runs: {html.escape(runs)} · hardware profiles: "
+            f"{html.escape(profiles)} · engines: {html.escape(versions)} · harness commit: "
+            f"{html.escape(commits)} · generated {stamp}</p>")
+
+
+def _metric_table(frame: pd.DataFrame) -> str:
+    if frame.empty or "metric_name" not in frame:
+        return "<p>No metrics.</p>"
+    rows = frame[frame["status"] == "ok"].sort_values(["model", "format", "backend",
+                                                       "metric_label"])
+    head = ("<tr><th class=l>model</th><th class=l>format</th><th>bits/weight</th>"
+            "<th class=l>backend</th><th>threads</th><th class=l>metric</th><th class=l>unit</th>"
+            "<th>n</th><th>median</th><th>mean</th><th>stdev</th><th>95% CI</th></tr>")
+    body = []
+    for _, r in rows.iterrows():
+        body.append(
+            f"<tr><td class=l>{html.escape(r['model'])}</td><td class=l>{r['format']}</td>"
+            f"<td>{r.get('artifact_bits_per_weight', float('nan')):.3f}</td>"
+            f"<td class=l>{r['backend']}</td><td>{r['threads']}</td>"
+            f"<td class=l>{html.escape(str(r['metric_label']))}</td><td class=l>"
+            f"{r['metric_unit']}</td><td>{int(r['n'])}</td><td>{_num(r['median'])}</td>"
+            f"<td>{_num(r['mean'])}</td><td>{_num(r['stdev'])}</td>"
+            f"<td>{_num(r['ci_low'])} .. {_num(r['ci_high'])}</td></tr>")
+    return f"<table>{head}{''.join(body)}</table>"
+
+
+def _failures(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return ""
+    failed = frame[frame["status"] == "failed"].drop_duplicates("cell_key")
+    if failed.empty:
+        return ""
+    items = "".join(
+        f"<li><b>{html.escape(r['model'])} {r['format']} {r['backend']} {r['suite']}</b>: "
+        f"{html.escape(str(r['error']))}</li>" for _, r in failed.iterrows())
+    return f"<h2 class='failed'>Failed cells ({len(failed)})</h2><ul class='failed'>{items}</ul>"
+
+
+def _num(value: float) -> str:
+    return "nan" if pd.isna(value) else f"{value:.4g}"

@@ -1,0 +1,1 @@
+"""Runs cells, each in its own child process."""

@@ -1,0 +1,1 @@
+"""Suites: what is measured on a loaded backend."""

@@ -1,0 +1,53 @@
+"""The suite extension point and the metric record suites return."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from harness.backends.base import Backend
+    from harness.runner.context import CellContext
+
+
+class SuiteParams(BaseModel):
+    """Parameters of a suite as written in a suite file; subclasses add fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def required_context(self) -> int:
+        """Tokens of context the suite needs from the backend (checked at load time)."""
+        return 0
+
+
+@dataclass
+class Metric:
+    """One measured quantity: every sample kept, statistics computed by the store."""
+
+    name: str
+    unit: str
+    samples: list[float]
+    higher_is_better: bool
+    tags: dict[str, Any] = field(default_factory=dict)
+    """What distinguishes two metrics of one name in one cell (e.g. prompt_tokens)."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Suite(ABC):
+    """Given a loaded backend and validated parameters, produce metrics.
+
+    Runs inside the cell's child process. Must not branch on the concrete backend.
+    """
+
+    name: ClassVar[str]
+    params_cls: ClassVar[type[SuiteParams]] = SuiteParams
+    description: ClassVar[str] = ""
+
+    @abstractmethod
+    def run(self, backend: Backend, params: SuiteParams, ctx: CellContext) -> list[Metric]:
+        """Measure and return metrics; raise to fail the cell."""

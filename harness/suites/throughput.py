@@ -1,0 +1,100 @@
+"""Prefill and decode tokens/s, time to first token and inter-token latency.
+
+Follows llama-bench: synthetic prompts of exact token length (random ids after
+BOS), a cleared KV cache per repetition, warm-up runs that are not stored, and
+decode timed as bare `decode_step` calls from an empty context (no sampling).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from pydantic import Field
+
+from harness.backends.base import Backend
+from harness.runner.context import CellContext
+from harness.suites.base import Metric, Suite, SuiteParams
+
+
+class ThroughputParams(SuiteParams):
+    prompt_lengths: list[int] = Field(default=[512], min_length=1)
+    gen_tokens: int = Field(default=128, ge=1)
+    repetitions: int = Field(default=5, ge=1, le=1000)
+    warmup: int = Field(default=1, ge=0)
+    ttft_prompt_tokens: int = Field(default=0, ge=0,
+                                    description="prompt length for TTFT/ITL; 0 skips them")
+
+    def required_context(self) -> int:
+        return max(max(self.prompt_lengths), self.gen_tokens + 1,
+                   self.ttft_prompt_tokens + self.gen_tokens)
+
+
+class ThroughputSuite(Suite):
+    name: ClassVar[str] = "throughput"
+    params_cls: ClassVar[type[SuiteParams]] = ThroughputParams
+    description: ClassVar[str] = "prefill/decode tokens per second, TTFT, inter-token latency"
+
+    def run(self, backend: Backend, params: ThroughputParams, ctx: CellContext) -> list[Metric]:
+        rng = ctx.rng()
+        bos = _bos(backend)
+
+        def synthetic(n: int) -> list[int]:
+            return [bos, *rng.integers(0, backend.vocab_size, size=n - 1).tolist()][:n]
+
+        metrics: list[Metric] = []
+        for n_prompt in params.prompt_lengths:
+            samples = []
+            for rep in range(params.warmup + params.repetitions):
+                tokens = synthetic(n_prompt)
+                backend.reset()
+                start = time.perf_counter()
+                backend.prefill(tokens)
+                elapsed = time.perf_counter() - start
+                if rep >= params.warmup:
+                    samples.append(n_prompt / elapsed)
+            metrics.append(Metric("prefill_tokens_per_s", "tokens/s", samples, True,
+                                  {"prompt_tokens": n_prompt}))
+
+        samples = []
+        for rep in range(params.warmup + params.repetitions):
+            tokens = synthetic(params.gen_tokens + 1)
+            backend.reset()
+            start = time.perf_counter()
+            for token in tokens[: params.gen_tokens]:
+                backend.decode_step(token)
+            elapsed = time.perf_counter() - start
+            if rep >= params.warmup:
+                samples.append(params.gen_tokens / elapsed)
+        metrics.append(Metric("decode_tokens_per_s", "tokens/s", samples, True,
+                              {"gen_tokens": params.gen_tokens}))
+
+        if params.ttft_prompt_tokens:
+            metrics += self._latency(backend, params, synthetic)
+        return metrics
+
+    @staticmethod
+    def _latency(backend: Backend, params: ThroughputParams, synthetic) -> list[Metric]:
+        ttft, itl = [], []
+        for rep in range(params.warmup + params.repetitions):
+            prompt = synthetic(params.ttft_prompt_tokens)
+            start = last = time.perf_counter()
+            gaps = []
+            for i, _ in enumerate(backend.generate(prompt, params.gen_tokens)):
+                now = time.perf_counter()
+                if i == 0:
+                    first = now - start
+                else:
+                    gaps.append(now - last)
+                last = now
+            if rep >= params.warmup:
+                ttft.append(first * 1000)
+                itl += [g * 1000 for g in gaps]
+        tags = {"prompt_tokens": params.ttft_prompt_tokens, "gen_tokens": params.gen_tokens}
+        return [Metric("ttft_ms", "ms", ttft, False, tags),
+                Metric("itl_ms", "ms", itl, False, tags)]
+
+
+def _bos(backend: Backend) -> int:
+    tokens = backend.tokenize("", add_bos=True)
+    return tokens[0] if tokens else 0
