@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.backends.base import BackendConfig
-from harness.errors import ConfigError, RegistryError
+from harness.errors import ConfigError
 from harness.models.sources import HubFile, LocalFile, ModelSource
 from harness.registry import registry
 from harness.suites.base import SuiteParams
@@ -96,8 +97,10 @@ def load_plan(path: str | Path) -> Plan:
     known_formats = all_formats()
     for i, fmt in enumerate(spec.formats):
         if fmt not in known_formats:
+            close = difflib.get_close_matches(fmt, known_formats, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
             raise ConfigError(file, f"formats[{i}]", f"unknown format '{fmt}'",
-                              f"use one of: {', '.join(known_formats)}")
+                              f"{hint}(known: {', '.join(known_formats)})")
 
     models = [_model(entry, i, path, file) for i, entry in enumerate(spec.models)]
     names = [m.name for m in models]
@@ -122,12 +125,10 @@ def load_plan(path: str | Path) -> Plan:
 def _model(entry: str | ModelEntry, i: int, plan_path: Path, file: str) -> ModelSource:
     field = f"models[{i}]"
     if isinstance(entry, str):
-        try:
-            return registry("models").get(entry)
-        except RegistryError as exc:
-            raise ConfigError(file, field, str(exc),
-                              "name a registered model (harness list models) or give "
-                              "{name:, path:}") from None
+        if entry not in registry("models").names():
+            raise ConfigError(file, field, f"unknown model '{entry}'",
+                              f"{registry('models').suggest(entry)}, or give {{name:, path:}}")
+        return registry("models").get(entry)
     if entry.hf_repo:
         return HubFile(name=entry.name, repo_id=entry.hf_repo, filename=entry.hf_file or "",
                        revision=entry.revision)
@@ -141,21 +142,34 @@ def _model(entry: str | ModelEntry, i: int, plan_path: Path, file: str) -> Model
 
 
 def _lookup(group: str, name: str, file: str, field: str):
-    try:
-        return registry(group).get(name)
-    except RegistryError as exc:
-        raise ConfigError(file, field, str(exc),
-                          f"use a registered name (harness list {group})") from None
+    reg = registry(group)
+    if name not in reg.names():
+        raise ConfigError(file, field, f"unknown {group[:-1]} '{name}'", reg.suggest(name))
+    return reg.get(name)
 
 
 def _validate(model: type[BaseModel], values: Any, file: str, prefix: str):
     try:
         return model.model_validate(values)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
-        field = f"{prefix}{loc}".rstrip(".") or prefix.rstrip(".") or "-"
+        # a union (e.g. `str | ModelEntry`) reports one error per member: the type
+        # mismatches are noise next to the member whose own check failed
+        errors = sorted(exc.errors(), key=lambda e: e["type"].endswith("_type"))
+        err = errors[0]
+        field = prefix + _loc(err["loc"]) if err["loc"] else prefix.rstrip(".") or "-"
         raise ConfigError(file, field, err["msg"], _fix(model, err)) from None
+
+
+def _loc(parts: tuple) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("str", "ModelEntry") or str(part).startswith("function-"):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
 
 
 def _fix(model: type[BaseModel], err: dict) -> str:
@@ -172,4 +186,6 @@ def _fix(model: type[BaseModel], err: dict) -> str:
         return "give at least one entry"
     if kind == "literal_error":
         return "use one of the listed values"
+    if kind == "value_error":
+        return "correct the entry as the message says"
     return "correct the value as the message says"

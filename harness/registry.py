@@ -75,14 +75,19 @@ class Registry(Generic[T]):
         self._scan()
         return self._targets[name]
 
+    def suggest(self, name: str) -> str:
+        """The fix for an unknown name: the closest known one, else all of them."""
+        close = difflib.get_close_matches(name, self.names(), n=1)
+        if close:
+            return f"did you mean '{close[0]}'? (known: {', '.join(self.names())})"
+        return f"use one of: {', '.join(self.names())}"
+
     def check(self, name: str) -> None:
         """Raise a RegistryError naming the closest known name if `name` is unknown."""
         self._scan()
         if name in self._targets:
             return
-        close = difflib.get_close_matches(name, self._targets, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(self.names())}"
-        raise RegistryError(f"unknown {self.group[:-1]} '{name}'; {hint}")
+        raise RegistryError(f"unknown {self.group[:-1]} '{name}'; fix: {self.suggest(name)}")
 
     def get(self, name: str) -> T:
         self.check(name)

@@ -18,13 +18,14 @@ class MetricRecord(BaseModel):
     tags: dict[str, Any] = {}
     samples: list[float]
     n: int
-    median: float
-    mean: float
-    stdev: float
-    min: float
-    max: float
-    ci_low: float
-    ci_high: float
+    median: float | None
+    mean: float | None
+    stdev: float | None
+    min: float | None
+    max: float | None
+    ci_low: float | None
+    """Student-t 95% confidence interval of the mean; None with fewer than two samples."""
+    ci_high: float | None
 
 
 class CellResult(BaseModel):

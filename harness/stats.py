@@ -9,20 +9,22 @@ import numpy as np
 from scipy import stats as sps
 
 
-def summarize(samples: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
-    """n, median, mean, stdev (sample), min, max and a Student-t CI of the mean."""
+def summarize(samples: Sequence[float], confidence: float = 0.95) -> dict[str, float | None]:
+    """n, median, mean, stdev (sample), min, max and a Student-t CI of the mean.
+
+    A statistic that is undefined (no samples; a CI from one sample) is None.
+    """
     arr = np.asarray([s for s in samples if s is not None and math.isfinite(s)], dtype=float)
     n = int(arr.size)
     if n == 0:
-        nan = float("nan")
-        return {"n": 0, "median": nan, "mean": nan, "stdev": nan, "min": nan, "max": nan,
-                "ci_low": nan, "ci_high": nan}
+        return {"n": 0, "median": None, "mean": None, "stdev": None, "min": None, "max": None,
+                "ci_low": None, "ci_high": None}
     mean = float(arr.mean())
     stdev = float(arr.std(ddof=1)) if n > 1 else 0.0
-    if n > 1 and stdev > 0:
+    if n > 1:
         half = float(sps.t.ppf((1 + confidence) / 2, n - 1)) * stdev / math.sqrt(n)
     else:
-        half = 0.0 if n > 1 else float("nan")
+        half = None
     return {
         "n": n,
         "median": float(np.median(arr)),
@@ -30,6 +32,6 @@ def summarize(samples: Sequence[float], confidence: float = 0.95) -> dict[str, f
         "stdev": stdev,
         "min": float(arr.min()),
         "max": float(arr.max()),
-        "ci_low": mean - half,
-        "ci_high": mean + half,
+        "ci_low": None if half is None else mean - half,
+        "ci_high": None if half is None else mean + half,
     }

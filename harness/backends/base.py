@@ -83,6 +83,10 @@ class Backend(ABC):
     def vocab_size(self) -> int:
         """Number of token ids."""
 
+    def bos_token(self) -> int | None:
+        """The beginning-of-sequence token, if the model has one."""
+        return None
+
     @abstractmethod
     def reset(self) -> None:
         """Clear the KV cache, so the next call starts from an empty context."""

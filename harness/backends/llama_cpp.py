@@ -119,8 +119,9 @@ class LlamaCppBackend(Backend):
             out += buf.raw[: max(n, 0)]
         return out.decode(errors="replace")
 
-    def bos(self) -> int:
-        return int(self._lc.llama_vocab_bos(self._vocab))
+    def bos_token(self) -> int | None:
+        token = int(self._lc.llama_vocab_bos(self._vocab))
+        return token if token >= 0 else None
 
     def reset(self) -> None:
         self._lc.llama_memory_clear(self._lc.llama_get_memory(self._ctx), True)

@@ -51,7 +51,19 @@ def cell_task(spec: dict) -> dict:
 TASKS = {"derive": derive_task, "cell": cell_task}
 
 
+def _die_with_parent() -> None:
+    """On Linux, have the kernel kill this process if the runner dies (no orphans
+    left running and disturbing the timings of a resumed run)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def main(argv: list[str]) -> int:
+    _die_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     spec_path, out_path = Path(argv[0]), Path(argv[1])
     spec = json.loads(spec_path.read_text())

@@ -37,10 +37,13 @@ class ThroughputSuite(Suite):
 
     def run(self, backend: Backend, params: ThroughputParams, ctx: CellContext) -> list[Metric]:
         rng = ctx.rng()
-        bos = _bos(backend)
+        bos = backend.bos_token()
 
         def synthetic(n: int) -> list[int]:
-            return [bos, *rng.integers(0, backend.vocab_size, size=n - 1).tolist()][:n]
+            tokens = rng.integers(0, backend.vocab_size, size=n).tolist()
+            if bos is not None:
+                tokens[0] = bos
+            return tokens
 
         metrics: list[Metric] = []
         for n_prompt in params.prompt_lengths:
@@ -93,8 +96,3 @@ class ThroughputSuite(Suite):
         tags = {"prompt_tokens": params.ttft_prompt_tokens, "gen_tokens": params.gen_tokens}
         return [Metric("ttft_ms", "ms", ttft, False, tags),
                 Metric("itl_ms", "ms", itl, False, tags)]
-
-
-def _bos(backend: Backend) -> int:
-    tokens = backend.tokenize("", add_bos=True)
-    return tokens[0] if tokens else 0

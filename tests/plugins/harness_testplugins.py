@@ -1,0 +1,60 @@
+"""Test-only plugins: a backend that misbehaves on request, for the runner's orchestration
+tests (crash, hang, exception), and a trivial suite. Never evidence that an engine works."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import ClassVar, Literal
+
+import numpy as np
+
+from harness.backends.base import Backend, BackendConfig
+from harness.errors import BackendError
+from harness.suites.base import Metric, Suite, SuiteParams
+
+
+class FaultyConfig(BackendConfig):
+    mode: Literal["ok", "crash", "hang", "raise"] = "ok"
+
+
+class FaultyBackend(Backend):
+    name: ClassVar[str] = "faulty"
+    accepts: ClassVar[tuple[str, ...]] = ("gguf",)
+    config_cls: ClassVar[type[BackendConfig]] = FaultyConfig
+
+    @classmethod
+    def version(cls) -> str:
+        return "0.1"
+
+    def load(self, artifact) -> None:
+        mode = self.config.mode
+        if mode == "crash":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if mode == "hang":
+            time.sleep(3600)
+        if mode == "raise":
+            raise BackendError("refused on purpose")
+
+    def unload(self) -> None: ...
+    def tokenize(self, text, add_bos=True): return [ord(c) % 256 for c in text]
+    def detokenize(self, tokens): return "".join(chr(t) for t in tokens)
+    @property
+    def vocab_size(self) -> int: return 256
+    def reset(self) -> None: ...
+    def prefill(self, tokens) -> None: ...
+    def decode_step(self, token) -> None: ...
+    def generate(self, prompt, max_new_tokens):
+        yield from range(max_new_tokens)
+    def token_logprobs(self, tokens): return np.zeros(len(tokens) - 1)
+
+
+class TickSuite(Suite):
+    name: ClassVar[str] = "tick"
+    description: ClassVar[str] = "test-only: one sample of elapsed time"
+
+    def run(self, backend, params: SuiteParams, ctx) -> list[Metric]:
+        start = time.perf_counter()
+        backend.decode_step(0)
+        return [Metric("tick_s", "s", [time.perf_counter() - start], False)]

@@ -1,0 +1,96 @@
+"""Every declared suite file loads; every malformed one gives one line naming file, field, fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.config import load_plan
+from harness.errors import ConfigError
+from harness.matrix import expand
+from tests.conftest import ROOT, harness_cmd
+
+SUITE_FILES = sorted((ROOT / "suites").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SUITE_FILES, ids=[p.name for p in SUITE_FILES])
+def test_declared_suite_loads_and_expands(path: Path) -> None:
+    plan = load_plan(path)
+    matrix = expand(plan)
+    assert matrix.cells, f"{path.name} expands to no cells"
+    assert {c.suite for c in matrix.cells} == set(plan.suites)
+
+
+GOOD = """\
+name: t
+models: [smollm2-135m]
+formats: [source]
+backends:
+  llama_cpp: {threads: 2, n_ctx: 256}
+suites:
+  throughput: {prompt_lengths: [16], gen_tokens: 8}
+"""
+
+# (case id, text, field named in the error, a word the fix must contain)
+BAD = [
+    ("unknown-top-key", GOOD + "colour: blue\n", "colour", "remove"),
+    ("unknown-backend", GOOD.replace("llama_cpp:", "llama_ccp:"), "backends.llama_ccp",
+     "llama_cpp"),
+    ("unknown-suite", GOOD.replace("throughput:", "thruput:"), "suites.thruput", "throughput"),
+    ("unknown-format", GOOD.replace("[source]", "[q4_z]"), "formats[0]", "q4_0"),
+    ("unknown-model", GOOD.replace("smollm2-135m", "smollm3"), "models[0]", "smollm2-135m"),
+    ("missing-model-file", GOOD.replace("[smollm2-135m]", "[{name: x, path: nope.gguf}]"),
+     "models[0].path", "path"),
+    ("unknown-backend-key", GOOD.replace("threads: 2", "thread: 2"), "backends.llama_cpp.thread",
+     "threads"),
+    ("bad-threads", GOOD.replace("threads: 2", "threads: 0"), "backends.llama_cpp.threads",
+     "bound"),
+    ("bad-type", GOOD.replace("gen_tokens: 8", "gen_tokens: many"),
+     "suites.throughput.gen_tokens", "type"),
+    ("empty-prompt-list", GOOD.replace("[16]", "[]"), "suites.throughput.prompt_lengths",
+     "at least one"),
+    ("context-too-small", GOOD.replace("n_ctx: 256", "n_ctx: 32").replace("[16]", "[64]"), "backends.llama_cpp.n_ctx",
+     "n_ctx"),
+    ("missing-suites", GOOD.split("suites:")[0], "suites", "add"),
+    ("not-yaml", "name: [unclosed\n", "line", "syntax"),
+    ("not-a-mapping", "- just\n- a list\n", "-", "name:"),
+    ("bad-flash-attn", GOOD.replace("threads: 2", "flash_attn: maybe"),
+     "backends.llama_cpp.flash_attn", "listed"),
+    ("model-two-sources", GOOD.replace("[smollm2-135m]",
+                                       "[{name: x, path: a.gguf, hf_repo: o/r, hf_file: f}]"),
+     "models[0]", "correct"),
+]
+
+
+@pytest.mark.parametrize("case,text,field,fix_word", BAD, ids=[b[0] for b in BAD])
+def test_malformed_suite_is_one_line_error(tmp_path: Path, case, text, field, fix_word) -> None:
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_plan(path)
+    err = info.value
+    assert err.file == str(path)
+    assert err.field.startswith(field), f"field {err.field!r}"
+    assert fix_word in err.fix, f"fix {err.fix!r}"
+
+
+@pytest.mark.parametrize("case,text,field,fix_word", BAD[:4], ids=[b[0] for b in BAD[:4]])
+def test_cli_reports_bad_suite_on_one_line_with_exit_2(tmp_path, case, text, field,
+                                                       fix_word) -> None:
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(text)
+    proc = harness_cmd("run", str(path), "--dry-run")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert str(path) in lines[0] and field in lines[0] and "fix:" in lines[0]
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_relative_model_path_starts_at_suite_folder(tmp_path: Path) -> None:
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+    path = tmp_path / "local.yaml"
+    path.write_text(GOOD.replace("[smollm2-135m]", "[{name: mine, path: m.gguf}]"))
+    plan = load_plan(path)
+    assert plan.models[0].resolve() == (tmp_path / "m.gguf").resolve()
