@@ -27,7 +27,7 @@ How it works
    shared libraries next to it (libllama, libggml*, libllama-common, ...) into
    ``<cache>/bin``.
 
-Cache: ``${XDG_CACHE_HOME:-~/.cache}/harness/llama.cpp-tools/<version>/``.
+Cache: ``harness.cache.cache_dir()/llama.cpp-tools/<version>/`` (~/.cache/harness on Linux).
 
 CLI: ``python benchmarks/llamacpp_tools.py llama-bench [llama-perplexity ...]``
 prints one path per tool.
@@ -65,8 +65,9 @@ EXTRA_CMAKE_DEFINES: dict[str, str] = {
 
 
 def cache_root() -> pathlib.Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return pathlib.Path(base) / "harness" / "llama.cpp-tools"
+    from harness.cache import cache_dir
+
+    return cache_dir() / "llama.cpp-tools"
 
 
 def _nproc() -> int:

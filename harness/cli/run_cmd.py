@@ -80,6 +80,7 @@ class _Progress:
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
+            refresh_per_second=2,
         )
         self.overall = None
         self.current = None

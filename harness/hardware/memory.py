@@ -17,8 +17,9 @@ class MemorySampler:
     so sampling continues while a model loads or decodes.
     """
 
-    def __init__(self, interval_s: float = 0.005) -> None:
+    def __init__(self, interval_s: float = 0.005, enabled: bool = True) -> None:
         self.interval_s = interval_s
+        self.enabled = enabled
         self.peak_rss = 0
         self.peak_gpu = 0
         self.n_samples = 0
@@ -28,12 +29,14 @@ class MemorySampler:
         self._gpu = _NvmlProcessMemory()
 
     def __enter__(self) -> MemorySampler:
-        self._thread.start()
+        if self.enabled:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join()
+        if self.enabled:
+            self._thread.join()
         self._gpu.close()
 
     def sample(self) -> None:

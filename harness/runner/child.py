@@ -46,7 +46,7 @@ def run_child(spec: dict, timeout_s: float, log_path: Path,
                         break
                     if tick:
                         tick(elapsed)
-                    time.sleep(0.1)
+                    time.sleep(0.25)
             except BaseException:  # Ctrl-C in the parent must not leave the child running
                 _kill_group(proc)
                 raise

@@ -30,9 +30,9 @@ def derive_task(spec: dict) -> dict:
 def cell_task(spec: dict) -> dict:
     cell = spec["cell"]
     artifact = Artifact(**spec["artifact"])
-    with MemorySampler() as memory:
-        backend_cls = registry("backends").get(cell["backend"])
-        suite_cls = registry("suites").get(cell["suite"])
+    backend_cls = registry("backends").get(cell["backend"])
+    suite_cls = registry("suites").get(cell["suite"])
+    with MemorySampler(enabled=suite_cls.samples_memory) as memory:
         backend = backend_cls(backend_cls.config_cls.model_validate(cell["backend_config"]))
         params = suite_cls.params_cls.model_validate(cell["suite_params"])
         start = time.perf_counter()

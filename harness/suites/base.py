@@ -47,6 +47,9 @@ class Suite(ABC):
     name: ClassVar[str]
     params_cls: ClassVar[type[SuiteParams]] = SuiteParams
     description: ClassVar[str] = ""
+    samples_memory: ClassVar[bool] = False
+    """Run the RSS sampler thread during the cell. Off by default: a thread waking every
+    few milliseconds steals CPU from the engine and would bias speed measurements."""
 
     @abstractmethod
     def run(self, backend: Backend, params: SuiteParams, ctx: CellContext) -> list[Metric]:

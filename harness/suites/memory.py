@@ -29,6 +29,7 @@ class MemorySuite(Suite):
     name: ClassVar[str] = "memory"
     params_cls: ClassVar[type[SuiteParams]] = MemoryParams
     description: ClassVar[str] = "load time, peak RSS, GPU memory, model file size"
+    samples_memory: ClassVar[bool] = True
 
     def run(self, backend: Backend, params: MemoryParams, ctx: CellContext) -> list[Metric]:
         prompt = ctx.rng().integers(0, backend.vocab_size, size=params.prompt_tokens).tolist()
