@@ -166,9 +166,11 @@ def _extract(sdist: pathlib.Path, root: pathlib.Path) -> pathlib.Path:
             raise RuntimeError(f"llama.cpp tools: extracting {sdist} failed: {e}") from e
         done.touch()
     for cand in sorted(src_root.iterdir()):
-        if (cand / "vendor" / "llama.cpp" / "CMakeLists.txt").is_file() and (cand / "CMakeLists.txt").is_file():
+        vendored = cand / "vendor" / "llama.cpp" / "CMakeLists.txt"
+        if vendored.is_file() and (cand / "CMakeLists.txt").is_file():
             return cand
-    raise RuntimeError(f"llama.cpp tools: extracting sdist failed: no vendor/llama.cpp found under {src_root}")
+    raise RuntimeError(
+        f"llama.cpp tools: extracting sdist failed: no vendor/llama.cpp found under {src_root}")
 
 
 def cmake_configure_args(project: pathlib.Path, build: pathlib.Path) -> list[str]:
@@ -212,7 +214,8 @@ def locate_or_build(tool: str, version: str | None = None) -> pathlib.Path:
         try:
             version = importlib.metadata.version(DIST_NAME)
         except importlib.metadata.PackageNotFoundError as e:
-            raise RuntimeError(f"llama.cpp tools: {DIST_NAME} is not installed and no version was given") from e
+            raise RuntimeError(
+                f"llama.cpp tools: {DIST_NAME} is not installed and no version was given") from e
 
     root = cache_root() / version
     bin_dir = root / "bin"
@@ -234,7 +237,8 @@ def locate_or_build(tool: str, version: str | None = None) -> pathlib.Path:
             _run("cmake configure", cmake_configure_args(project, build), logfile)
             (build / ".configured").touch()
         _run(f"cmake build of target {tool}",
-             ["cmake", "--build", str(build), "--config", "Release", "--target", tool, "-j", str(_nproc())],
+             ["cmake", "--build", str(build), "--config", "Release", "--target", tool,
+              "-j", str(_nproc())],
              logfile)
         path = _install(build, tool, bin_dir)
         log.info("built %s in %.0f s -> %s", tool, time.monotonic() - t0, path)

@@ -67,7 +67,8 @@ def read_cells(path: Path) -> Iterable[CellResult]:
         except ValueError:
             # a last line cut short by a hard kill mid-write is dropped; anything else is damage
             if lineno < len(lines):
-                raise UsageError(f"{path}:{lineno}: not a result line; fix: remove that line")
+                raise UsageError(
+                    f"{path}:{lineno}: not a result line; fix: remove that line") from None
 
 
 def latest_run(root: Path, plan_name: str | None = None) -> str | None:
@@ -111,7 +112,7 @@ def load_frame(paths: Iterable[str | Path]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if not frame.empty and "metric_tags" in frame:
         frame["metric_label"] = [
-            _label(name, tags) for name, tags in zip(frame["metric_name"], frame["metric_tags"])
+            _label(name, tags) for name, tags in zip(frame["metric_name"], frame["metric_tags"], strict=False)
         ]
     return frame
 

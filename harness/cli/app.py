@@ -11,7 +11,7 @@ from rich.console import Console
 from harness.cli import list_cmd, profile_cmd, report_cmd, run_cmd
 from harness.errors import HarnessError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Benchmark local LLMs across models x quant formats x backends.")
 app.command("run")(run_cmd.run)
 app.command("profile")(profile_cmd.profile)

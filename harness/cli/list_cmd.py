@@ -53,4 +53,5 @@ def _details(what: What, reg, name: str) -> str:
         return f"loads {', '.join(obj.accepts)}; {state}"
     if what is What.models:
         return obj.describe()
-    return getattr(obj, "description", "") or (obj.__doc__ or "").strip().splitlines()[0]
+    doc_lines = (obj.__doc__ or "").strip().splitlines()
+    return getattr(obj, "description", "") or (doc_lines[0] if doc_lines else "")

@@ -39,7 +39,8 @@ def artifact_path(source: Path, source_sha256: str, fmt: str) -> Path:
     if fmt == SOURCE_FORMAT:
         return source
     producer = producer_for(fmt)
-    return cache_dir() / "artifacts" / source_sha256 / producer.version() / f"{fmt}.{producer.container}"
+    folder = cache_dir() / "artifacts" / source_sha256 / producer.version()
+    return folder / f"{fmt}.{producer.container}"
 
 
 def derive(source: Path, source_sha256: str, fmt: str) -> Path:

@@ -21,7 +21,7 @@ def metric_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 
 def _custom(rows: pd.DataFrame, extra: pd.Series) -> list[list]:
     return [list(t) for t in zip(rows["model"], rows["format"], rows["backend"],
-                                 rows["threads"], rows["profile_id"], extra)]
+                                 rows["threads"], rows["profile_id"], extra, strict=False)]
 
 
 def _ci_text(rows: pd.DataFrame, unit: str, scale: float = 1.0) -> pd.Series:
@@ -49,7 +49,7 @@ def bars(frame: pd.DataFrame, metric: str, title: str, unit: str, scale: float =
             customdata=_custom(group, _ci_text(group, unit, scale)), hovertemplate=HOVER,
         ))
     fig.update_layout(title=title, barmode="group", yaxis_title=unit, xaxis_title="format",
-                      legend_title="model · backend", height=420)
+                      legend_title="model · backend", height=420, showlegend=True)
     if format_order:
         fig.update_xaxes(categoryorder="array", categoryarray=format_order)
     return fig
@@ -68,7 +68,7 @@ def memory_vs_size(frame: pd.DataFrame, format_order: list[str]) -> go.Figure | 
     if not fig.data:
         return None
     fig.update_layout(title="Peak memory and model file size per format", barmode="group",
-                      yaxis_title="MB", xaxis_title="format", height=420)
+                      yaxis_title="MB", xaxis_title="format", height=420, showlegend=True)
     fig.update_xaxes(categoryorder="array", categoryarray=format_order)
     return fig
 
@@ -86,6 +86,7 @@ def speed_vs_size(frame: pd.DataFrame) -> go.Figure | None:
             text=group["format"], textposition="top center", marker={"size": 12},
             customdata=_custom(group, _ci_text(group, "tokens/s")), hovertemplate=HOVER,
         ))
-    fig.update_layout(title="Decode speed vs model file size", height=460,
-                      xaxis_title="model file size (MB)", yaxis_title="decode tokens/s (median)")
+    fig.update_layout(title="Decode speed vs model file size", height=460, showlegend=True,
+                      xaxis_title="model file size (MB)", yaxis_title="decode tokens/s (median)",
+                      yaxis_rangemode="tozero", xaxis_rangemode="tozero")
     return fig

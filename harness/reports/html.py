@@ -23,6 +23,8 @@ th{background:#f3f3f3} td.l,th.l{text-align:left}
 
 
 class HtmlReporter(Reporter):
+    """One self-contained HTML page: plotly charts and a table of every metric."""
+
     name: ClassVar[str] = "html"
     suffix: ClassVar[str] = ".html"
 
@@ -78,7 +80,7 @@ def _meta(frame: pd.DataFrame) -> str:
     profiles = ", ".join(sorted(frame["profile_id"].unique()))
     commits = ", ".join(sorted(frame["git_commit"].unique()))
     versions = ", ".join(sorted({f"{b} {v}" for b, v in zip(frame["backend"],
-                                                             frame["backend_version"])}))
+                                                             frame["backend_version"], strict=False)}))
     cells = frame["cell_key"].nunique()
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (f"<p class='meta'>{cells} cells · runs: {html.escape(runs)} · hardware profiles: "
@@ -96,14 +98,17 @@ def _metric_table(frame: pd.DataFrame) -> str:
             "<th>n</th><th>median</th><th>mean</th><th>stdev</th><th>95% CI</th></tr>")
     body = []
     for _, r in rows.iterrows():
+        scale, unit = (1e6, "MB") if r["metric_unit"] == "bytes" else (1.0, r["metric_unit"])
+        n = int(r["n"])
+        ci = (f"{_num(r['ci_low'] / scale)} .. {_num(r['ci_high'] / scale)}"
+              if pd.notna(r["ci_low"]) else "–")
         body.append(
             f"<tr><td class=l>{html.escape(r['model'])}</td><td class=l>{r['format']}</td>"
             f"<td>{r.get('artifact_bits_per_weight', float('nan')):.3f}</td>"
             f"<td class=l>{r['backend']}</td><td>{r['threads']}</td>"
-            f"<td class=l>{html.escape(str(r['metric_label']))}</td><td class=l>"
-            f"{r['metric_unit']}</td><td>{int(r['n'])}</td><td>{_num(r['median'])}</td>"
-            f"<td>{_num(r['mean'])}</td><td>{_num(r['stdev'])}</td>"
-            f"<td>{_num(r['ci_low'])} .. {_num(r['ci_high'])}</td></tr>")
+            f"<td class=l>{html.escape(str(r['metric_label']))}</td><td class=l>{unit}</td>"
+            f"<td>{n}</td><td>{_num(r['median'] / scale)}</td><td>{_num(r['mean'] / scale)}</td>"
+            f"<td>{_num(r['stdev'] / scale) if n > 1 else '–'}</td><td>{ci}</td></tr>")
     return f"<table>{head}{''.join(body)}</table>"
 
 
@@ -120,4 +125,4 @@ def _failures(frame: pd.DataFrame) -> str:
 
 
 def _num(value: float) -> str:
-    return "nan" if pd.isna(value) else f"{value:.4g}"
+    return "–" if pd.isna(value) else f"{value:.4g}"

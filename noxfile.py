@@ -1,0 +1,40 @@
+"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s demo`, `nox -s gpu`."""
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["lint", "tests"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The full test suite, slow (real model) tests included, as CI runs it."""
+    session.install("-e", ".[llama,test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", "harness", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The default job: both embedded models x every GGUF format on llama.cpp, plus a report."""
+    session.install("-e", ".[llama]")
+    session.run("harness", "run", "suites/demo.yaml", *session.posargs)
+
+
+@nox.session
+def gpu(session: nox.Session) -> None:
+    """GPU-marked tests (NVML memory, CUDA offload); run on a machine with an NVIDIA GPU."""
+    session.install("-e", ".[llama,test]")
+    session.run("pytest", "-m", "gpu", *session.posargs)
+
+
+@nox.session(name="vs-llama-bench")
+def vs_llama_bench(session: nox.Session) -> None:
+    """Build llama-bench from the same llama.cpp source and compare tokens/s with it."""
+    session.install("-e", ".[llama]")
+    session.run("python", "benchmarks/compare_llama_bench.py", *session.posargs)

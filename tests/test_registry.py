@@ -1,0 +1,66 @@
+"""Registries: entry points (built-in and third-party), loud failures, lazy loading."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from harness.errors import RegistryError
+from harness.registry import Registry, registry
+from tests.conftest import harness_cmd, plugin_env
+
+
+def test_builtins_register_through_entry_points() -> None:
+    assert "llama_cpp" in registry("backends").names()
+    assert {"throughput", "memory"} <= set(registry("suites").names())
+    assert registry("backends").origin("llama_cpp") == "harness"
+
+
+def test_duplicate_name_is_rejected() -> None:
+    reg = Registry("backends")
+    reg.register("x", "a.module:One", "dist-a")
+    with pytest.raises(RegistryError, match="registered twice"):
+        reg.register("x", "b.module:Two", "dist-b")
+
+
+def test_typo_suggests_the_closest_name() -> None:
+    with pytest.raises(RegistryError, match="did you mean 'llama_cpp'"):
+        registry("backends").get("llama-cpp")
+
+
+def test_entry_that_is_not_a_backend_is_rejected() -> None:
+    reg = Registry("backends")
+    reg._scanned = True
+    reg.register("bogus", "harness.stats:summarize")
+    with pytest.raises(RegistryError, match="is not a Backend"):
+        reg.get("bogus")
+
+
+def test_listing_and_dry_run_do_not_import_engines() -> None:
+    code = ("import sys; from harness.config import load_plan; from harness.matrix import expand;"
+            "expand(load_plan('suites/demo.yaml'));"
+            "from harness.registry import registry;"
+            "registry('backends').get('llama_cpp').version();"
+            "print('llama_cpp' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_third_party_plugins_are_listed() -> None:
+    backends = harness_cmd("list", "backends", env=plugin_env())
+    suites = harness_cmd("list", "suites", env=plugin_env())
+    assert backends.returncode == 0 and suites.returncode == 0
+    assert "faulty" in backends.stdout and "harness-testplugins" in backends.stdout
+    assert "llama_cpp" in backends.stdout
+    assert "tick" in suites.stdout
+
+
+@pytest.mark.parametrize("what", ["backends", "suites", "formats", "models", "reporters"])
+def test_list_shows_builtins(what: str) -> None:
+    proc = harness_cmd("list", what)
+    assert proc.returncode == 0, proc.stderr
+    expected = {"backends": "llama_cpp", "suites": "throughput", "formats": "q4_k_m",
+                "models": "gemma3-270m", "reporters": "html"}[what]
+    assert expected in proc.stdout
