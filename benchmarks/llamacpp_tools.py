@@ -143,7 +143,8 @@ def _get_sdist(root: pathlib.Path, version: str, logfile: pathlib.Path) -> pathl
           f"{DIST_NAME}=={version}", "-d", str(sdist_dir)], logfile)
     found = _find_sdist(sdist_dir, version)
     if not found:
-        raise RuntimeError(f"llama.cpp tools: pip download produced no sdist for {DIST_NAME}=={version} in {sdist_dir}")
+        raise RuntimeError(f"llama.cpp tools: pip download produced no sdist for "
+                           f"{DIST_NAME}=={version} in {sdist_dir}")
     return found
 
 

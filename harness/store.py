@@ -112,7 +112,8 @@ def load_frame(paths: Iterable[str | Path]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if not frame.empty and "metric_tags" in frame:
         frame["metric_label"] = [
-            _label(name, tags) for name, tags in zip(frame["metric_name"], frame["metric_tags"], strict=False)
+            _label(name, tags)
+            for name, tags in zip(frame["metric_name"], frame["metric_tags"], strict=True)
         ]
     return frame
 

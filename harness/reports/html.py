@@ -79,8 +79,8 @@ def _meta(frame: pd.DataFrame) -> str:
     runs = ", ".join(sorted(frame["run_id"].unique()))
     profiles = ", ".join(sorted(frame["profile_id"].unique()))
     commits = ", ".join(sorted(frame["git_commit"].unique()))
-    versions = ", ".join(sorted({f"{b} {v}" for b, v in zip(frame["backend"],
-                                                             frame["backend_version"], strict=False)}))
+    pairs = zip(frame["backend"], frame["backend_version"], strict=True)
+    versions = ", ".join(sorted({f"{b} {v}" for b, v in pairs}))
     cells = frame["cell_key"].nunique()
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (f"<p class='meta'>{cells} cells · runs: {html.escape(runs)} · hardware profiles: "
