@@ -46,9 +46,15 @@ def run(
     from harness.runner.runner import run_matrix
 
     observer = _Progress()
-    with observer.progress:
-        summary = run_matrix(plan, matrix, results_dir, profiles_dir,
-                             resume=(run_id or "latest") if resume else None, observer=observer)
+    try:
+        with observer.progress:
+            summary = run_matrix(plan, matrix, results_dir, profiles_dir,
+                                 resume=(run_id or "latest") if resume else None,
+                                 observer=observer)
+    except KeyboardInterrupt:
+        console.print(f"interrupted: finished cells are stored under {results_dir}/"
+                      f"{observer.run_id}; continue with: harness run {suite_file} --resume")
+        raise typer.Exit(130) from None
     if summary.profile_captured:
         console.print(f"captured hardware profile {summary.profile_id} in {profiles_dir}/")
     console.print(f"run {summary.run_id}: {summary.ok} ok, {summary.failed} failed"
@@ -91,8 +97,10 @@ class _Progress:
         self.overall = None
         self.current = None
         self.estimate = None
+        self.run_id = ""
 
     def run_started(self, run_id: str, total: int, skipped: int) -> None:
+        self.run_id = run_id
         self.overall = self.progress.add_task(f"run {run_id}", total=total)
         self.current = self.progress.add_task("", total=None)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import sys
 import threading
 import time
 
@@ -55,8 +56,20 @@ class MemorySampler:
 
 
 def os_max_rss_bytes() -> int:
-    """The kernel's high-water mark of this process's RSS (ru_maxrss is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """The kernel's high-water mark of this process's RSS.
+
+    Linux: VmHWM from /proc/self/status, which belongs to this process image. Not
+    ru_maxrss there: it survives fork and exec, so a child would report its parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB elsewhere
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
 class _NvmlProcessMemory:

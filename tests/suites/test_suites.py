@@ -41,7 +41,8 @@ def test_peak_rss_exceeds_the_model_file(smoke_run: Path, fmt) -> None:
     peak = _metric(frame, "peak_rss_bytes", fmt)["median"]
     os_peak = _metric(frame, "os_max_rss_bytes", fmt)["median"]
     assert peak > size
-    assert os_peak >= 0.9 * peak  # the kernel's own maximum agrees with the sampler
+    # the kernel's own maximum of this process agrees with the sampler
+    assert 0.9 * peak <= os_peak <= 1.5 * peak
     assert _metric(frame, "load_time_s", fmt)["median"] > 0
 
 
