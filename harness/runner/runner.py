@@ -77,6 +77,7 @@ def run_matrix(plan: Plan, matrix: Matrix, results_root: Path, profiles_dir: Pat
     """Run every cell of `matrix`. `resume` is a run id or "latest" (of this plan)."""
     observer = observer or _Silent()
     profile_id, _, captured = current_profile(profiles_dir)
+    commit = git_commit()
     if resume:
         run_id = latest_run(results_root, plan.name) if resume == "latest" else resume
         if not run_id or not (results_root / run_id).is_dir():
@@ -88,10 +89,9 @@ def run_matrix(plan: Plan, matrix: Matrix, results_root: Path, profiles_dir: Pat
         store = RunStore(results_root, run_id)
         store.create({"run_id": run_id, "plan_name": plan.name, "plan_file": plan.file,
                       "profile_id": profile_id, "harness_version": __version__,
-                      "git_commit": git_commit(), "started_at": _now()})
+                      "git_commit": commit, "started_at": _now()})
     summary = RunSummary(run_id, store.dir, profile_id, captured)
     done = store.finished_keys()
-    commit = git_commit()
     observer.run_started(run_id, len(matrix.cells), len(matrix.skipped))
 
     sources: dict[str, tuple[Path, str] | str] = {}

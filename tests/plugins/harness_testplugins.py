@@ -16,7 +16,8 @@ from harness.suites.base import Metric, Suite, SuiteParams
 
 
 class FaultyConfig(BackendConfig):
-    mode: Literal["ok", "crash", "hang", "raise"] = "ok"
+    mode: Literal["ok", "crash", "hang", "raise", "killed"] = "ok"
+    """killed: SIGKILL to itself, which is what the kernel's OOM killer does."""
 
 
 class FaultyBackend(Backend):
@@ -34,6 +35,8 @@ class FaultyBackend(Backend):
             os.kill(os.getpid(), signal.SIGSEGV)
         if mode == "hang":
             time.sleep(3600)
+        if mode == "killed":
+            os.kill(os.getpid(), signal.SIGKILL)
         if mode == "raise":
             raise BackendError("refused on purpose")
 

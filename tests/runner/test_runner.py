@@ -49,10 +49,10 @@ suites: {{memory: {{prompt_tokens: 8, gen_tokens: 2}}}}
     assert "Traceback" not in proc.stdout
 
 
-def test_segfault_hang_and_exception_are_each_recorded(tmp_path: Path, smol) -> None:
+def test_segfault_hang_kill_and_exception_are_each_recorded(tmp_path: Path, smol) -> None:
     path, _ = smol
     rows = {}
-    for mode in ("crash", "hang", "raise", "ok"):
+    for mode in ("crash", "hang", "killed", "raise", "ok"):
         suite = tmp_path / f"{mode}.yaml"
         suite.write_text(f"""\
 name: faulty-{mode}
@@ -68,6 +68,7 @@ timeout_s: 4
         rows[mode] = _cells(_only_run(tmp_path / mode))[0]
     assert "SIGSEGV" in rows["crash"].error
     assert "timed out after 4 s" in rows["hang"].error
+    assert "SIGKILL (out of memory" in rows["killed"].error
     assert "refused on purpose" in rows["raise"].error
     assert rows["ok"].status == "ok" and rows["ok"].metrics[0].name == "tick_s"
 
