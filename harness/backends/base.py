@@ -106,20 +106,57 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def generate(self, prompt: Sequence[int], max_new_tokens: int) -> Iterator[int]:
-        """Greedy generation from an empty context, yielding each token as it is made.
+    def generate(self, prompt: Sequence[int], max_new_tokens: int, temperature: float = 0.0,
+                 seed: int = 0) -> Iterator[int]:
+        """Generation from an empty context, yielding each token as it is made.
 
-        Stops after `max_new_tokens` or at end of sequence. The time to the first
-        yield is the time to first token.
+        Greedy when `temperature` is 0, else sampled from softmax(logits / temperature)
+        with `seed`. Stops after `max_new_tokens` or at end of sequence. The time to the
+        first yield is the time to first token.
         """
 
     @abstractmethod
-    def token_logprobs(self, tokens: Sequence[int]) -> np.ndarray:
-        """log p(tokens[i] | tokens[:i]) for i in 1..len-1, from an empty context.
+    def logprob_rows(self, tokens: Sequence[int], first: int = 0
+                     ) -> Iterator[tuple[int, np.ndarray]]:
+        """Evaluate `tokens` from an empty context and yield next-token log-probabilities.
 
-        Returns float64 of length len(tokens) - 1; the basis of perplexity and
-        multiple-choice scoring.
+        Yields (position, rows): rows[i] is the log-softmax over the vocabulary after
+        tokens[:position + i + 1], float32 of shape (m, vocab_size), for every position
+        from `first` to len(tokens) - 1, in order and in bounded-size chunks. The basis
+        of perplexity, KL divergence and multiple-choice scoring.
         """
+
+    def token_logprobs(self, tokens: Sequence[int]) -> np.ndarray:
+        """log p(tokens[i] | tokens[:i]) for i in 1..len-1, from an empty context."""
+        out = np.empty(len(tokens) - 1, dtype=np.float64)
+        for pos, rows in self.logprob_rows(tokens):
+            for i, row in enumerate(rows):
+                if pos + i + 1 < len(tokens):
+                    out[pos + i] = row[tokens[pos + i + 1]]
+        return out
+
+    def continuation_logprobs(self, prefix: Sequence[int],
+                              continuations: Sequence[Sequence[int]]
+                              ) -> list[tuple[float, bool]]:
+        """For each continuation: (sum of its log-probabilities after `prefix`, whether
+        every one of its tokens is the greedy choice). Engines with a reusable KV cache
+        override this to evaluate the shared prefix once."""
+        out = []
+        for cont in continuations:
+            whole = list(prefix) + list(cont)
+            total, greedy = 0.0, True
+            for pos, rows in self.logprob_rows(whole, first=len(prefix) - 1):
+                for i, row in enumerate(rows):
+                    target = pos + i + 1
+                    if target < len(whole):
+                        total += float(row[whole[target]])
+                        greedy &= int(row.argmax()) == whole[target]
+            out.append((total, greedy))
+        return out
+
+    def piece_bytes(self, token: int) -> bytes:
+        """The raw bytes a token stands for (for bits-per-byte)."""
+        return self.detokenize([token]).encode()
 
     def settings(self) -> dict:
         """What a fair comparison must know about how the engine was run."""

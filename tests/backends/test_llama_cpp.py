@@ -76,6 +76,31 @@ def test_too_long_input_is_a_backend_error(backend) -> None:
         backend.token_logprobs(list(range(300)))
 
 
+def test_shared_prefix_scoring_matches_full_sequences(backend) -> None:
+    prefix = backend.tokenize("Question: what is the capital of France?\nAnswer:", False)
+    conts = [backend.tokenize(t, add_bos=False) for t in (" Paris", " London", " Paris is")]
+    fast = backend.continuation_logprobs(prefix, conts)
+    for (total, greedy), cont in zip(fast, conts, strict=True):
+        full = backend.token_logprobs(prefix + cont)[len(prefix) - 1:]
+        assert total == pytest.approx(full.sum(), abs=2e-3)
+    assert fast[0][0] > fast[1][0]  # Paris beats London
+
+
+def test_rows_are_normalised_distributions(backend) -> None:
+    tokens = backend.tokenize("One two three four five six", add_bos=False)
+    rows = np.concatenate([r for _, r in backend.logprob_rows(tokens, first=2)])
+    assert rows.shape == (len(tokens) - 2, backend.vocab_size)
+    np.testing.assert_allclose(np.exp(rows).sum(axis=1), 1.0, rtol=1e-4)
+
+
+def test_sampling_is_seeded(backend) -> None:
+    prompt = backend.tokenize("Once upon a time", add_bos=False)
+    a = list(backend.generate(prompt, 12, temperature=1.0, seed=1))
+    b = list(backend.generate(prompt, 12, temperature=1.0, seed=1))
+    c = list(backend.generate(prompt, 12, temperature=1.0, seed=2))
+    assert a == b and a != c
+
+
 def test_unloadable_file_is_a_backend_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"GGUF" + b"\0" * 64)
