@@ -17,6 +17,7 @@ class MetricRecord(BaseModel):
     higher_is_better: bool
     tags: dict[str, Any] = {}
     samples: list[float]
+    stderr: float | None = None
     n: int
     median: float | None
     mean: float | None

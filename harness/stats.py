@@ -9,9 +9,11 @@ import numpy as np
 from scipy import stats as sps
 
 
-def summarize(samples: Sequence[float], confidence: float = 0.95) -> dict[str, float | None]:
+def summarize(samples: Sequence[float], confidence: float = 0.95,
+              stderr: float | None = None) -> dict[str, float | None]:
     """n, median, mean, stdev (sample), min, max and a Student-t CI of the mean.
 
+    A single-valued estimate with a known `stderr` gets a normal CI from it instead.
     A statistic that is undefined (no samples; a CI from one sample) is None.
     """
     arr = np.asarray([s for s in samples if s is not None and math.isfinite(s)], dtype=float)
@@ -21,7 +23,9 @@ def summarize(samples: Sequence[float], confidence: float = 0.95) -> dict[str, f
                 "ci_low": None, "ci_high": None}
     mean = float(arr.mean())
     stdev = float(arr.std(ddof=1)) if n > 1 else 0.0
-    if n > 1:
+    if n == 1 and stderr is not None:
+        half = float(sps.norm.ppf((1 + confidence) / 2)) * stderr
+    elif n > 1:
         half = float(sps.t.ppf((1 + confidence) / 2, n - 1)) * stdev / math.sqrt(n)
     else:
         half = None

@@ -169,7 +169,8 @@ def _prepare(cell: Cell, source: tuple[Path, str], cache: dict, store: RunStore,
 def _result(run_id: str, key: str, cell: Cell, model_sha: str, backend_version: str,
             artifact: dict, payload: dict, error: str | None, profile_id: str, commit: str,
             started: str, duration: float) -> CellResult:
-    metrics = [{**m, **summarize(m["samples"])} for m in payload.get("metrics", [])]
+    metrics = [{**m, **summarize(m["samples"], stderr=m.get("stderr"))}
+               for m in payload.get("metrics", [])]
     return CellResult(
         run_id=run_id, cell_key=key, status="ok" if error is None else "failed", error=error,
         model=cell.model, model_sha256=model_sha, format=cell.format, artifact=artifact,

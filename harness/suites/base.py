@@ -33,6 +33,9 @@ class Metric:
     higher_is_better: bool
     tags: dict[str, Any] = field(default_factory=dict)
     """What distinguishes two metrics of one name in one cell (e.g. prompt_tokens)."""
+    stderr: float | None = None
+    """Standard error of a single-valued estimate (accuracy, perplexity), when the suite
+    knows it from the underlying per-item data."""
 
     def to_dict(self) -> dict:
         return asdict(self)
