@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,6 +16,7 @@ class CellContext:
     load_time_s: float
     memory: MemorySampler
     seed: int
+    extra_artifacts: dict[str, Artifact] = field(default_factory=dict)
 
     def rng(self) -> np.random.Generator:
         return np.random.default_rng(self.seed)

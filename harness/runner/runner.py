@@ -117,20 +117,24 @@ def run_matrix(plan: Plan, matrix: Matrix, results_root: Path, profiles_dir: Pat
         started = _now()
         error = None
         artifact: dict = {}
+        extra: dict[str, dict] = {}
         if isinstance(source, str):
             error = source
         else:
-            prepared = _prepare(cell, source, artifacts, store, plan.timeout_s, observer)
-            if isinstance(prepared, str):
-                error = prepared
-            else:
-                artifact = prepared
+            needed = [cell.format, *plan.suites[cell.suite].extra_formats()]
+            prepared = {fmt: _prepare(cell.model, fmt, source, artifacts, store, plan.timeout_s,
+                                      observer) for fmt in dict.fromkeys(needed)}
+            error = next((p for p in prepared.values() if isinstance(p, str)), None)
+            if error is None:
+                artifact = prepared[cell.format]
+                extra = {fmt: prepared[fmt] for fmt in needed[1:]}
         payload: dict = {}
         duration = 0.0
         if error is None:
             est = _estimate(durations.get(cell.suite))
             observer.step(cell.label(), est)
-            spec = {"task": "cell", "cell": cell.to_dict(), "artifact": artifact}
+            spec = {"task": "cell", "cell": cell.to_dict(), "artifact": artifact,
+                    "extra_artifacts": extra}
             outcome = run_child(spec, plan.timeout_s, store.dir / "logs" / f"{key}.log",
                                 tick=observer.tick)
             duration = outcome.duration_s
@@ -149,20 +153,19 @@ def run_matrix(plan: Plan, matrix: Matrix, results_root: Path, profiles_dir: Pat
     return summary
 
 
-def _prepare(cell: Cell, source: tuple[Path, str], cache: dict, store: RunStore,
+def _prepare(model: str, fmt: str, source: tuple[Path, str], cache: dict, store: RunStore,
              timeout_s: float, observer: RunObserver) -> dict | str:
     """The artifact dict of (model, format), derived in a child once per run; or an error."""
-    ident = (cell.model, cell.format)
+    ident = (model, fmt)
     if ident not in cache:
         path, sha = source
-        cached = resolve.artifact_path(path, sha, cell.format).is_file()
-        observer.step(f"{'inspecting' if cached else 'deriving'} {cell.model} {cell.format}", None)
-        spec = {"task": "derive", "source": str(path), "source_sha256": sha,
-                "format": cell.format}
-        log_path = store.dir / "logs" / f"derive-{cell.model}-{cell.format}.log"
+        cached = resolve.artifact_path(path, sha, fmt).is_file()
+        observer.step(f"{'inspecting' if cached else 'deriving'} {model} {fmt}", None)
+        spec = {"task": "derive", "source": str(path), "source_sha256": sha, "format": fmt}
+        log_path = store.dir / "logs" / f"derive-{model}-{fmt}.log"
         outcome = run_child(spec, timeout_s, log_path, tick=observer.tick)
         cache[ident] = (outcome.payload["artifact"] if outcome.ok
-                        else f"preparing format {cell.format} failed: {outcome.error}")
+                        else f"preparing format {fmt} failed: {outcome.error}")
     return cache[ident]
 
 

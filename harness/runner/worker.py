@@ -39,8 +39,9 @@ def cell_task(spec: dict) -> dict:
         backend.load(Path(artifact.path))
         load_time = time.perf_counter() - start
         try:
+            extra = {fmt: Artifact(**a) for fmt, a in spec.get("extra_artifacts", {}).items()}
             ctx = CellContext(artifact=artifact, load_time_s=load_time, memory=memory,
-                              seed=cell["seed"])
+                              seed=cell["seed"], extra_artifacts=extra)
             metrics = suite_cls().run(backend, params, ctx)
             settings = backend.settings()
         finally:

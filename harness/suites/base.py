@@ -22,6 +22,11 @@ class SuiteParams(BaseModel):
         """Tokens of context the suite needs from the backend (checked at load time)."""
         return 0
 
+    def extra_formats(self) -> list[str]:
+        """Other formats of the same model the suite needs (e.g. a KL reference); the
+        runner prepares them and hands them over in `CellContext.extra_artifacts`."""
+        return []
+
 
 @dataclass
 class Metric:

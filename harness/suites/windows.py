@@ -16,17 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from harness.data.corpora import DEFAULT_CORPUS, CorpusSpec, check_length
+from harness.suites.base import SuiteParams
 
 Scheme = Literal["llama.cpp", "rolling"]
 
 
-class WindowParams(BaseModel):
+class WindowParams(SuiteParams):
     """Corpus and window settings shared by perplexity and KL divergence."""
-
-    model_config = ConfigDict(extra="forbid")
 
     corpus: CorpusSpec = DEFAULT_CORPUS
     scheme: Scheme = "llama.cpp"
