@@ -1,0 +1,1 @@
+"""Accuracy evaluation through lm-evaluation-harness, and the code-execution sandbox."""

