@@ -31,9 +31,10 @@ class ModelEntry(BaseModel):
     @model_validator(mode="after")
     def _one_source(self) -> ModelEntry:
         if bool(self.path) == bool(self.hf_repo):
-            raise ValueError("give exactly one of 'path' or 'hf_repo' (with 'hf_file')")
+            raise ValueError("the model names both or neither of 'path' and 'hf_repo'; "
+                             "fix: give exactly one of them")
         if self.hf_repo and not self.hf_file:
-            raise ValueError("'hf_repo' needs 'hf_file' (the GGUF file in that repo)")
+            raise ValueError("'hf_repo' has no 'hf_file'; fix: name the GGUF file in that repo")
         return self
 
 
@@ -157,7 +158,9 @@ def _validate(model: type[BaseModel], values: Any, file: str, prefix: str):
         errors = sorted(exc.errors(), key=lambda e: e["type"].endswith("_type"))
         err = errors[0]
         field = prefix + _loc(err["loc"]) if err["loc"] else prefix.rstrip(".") or "-"
-        raise ConfigError(file, field, err["msg"], _fix(model, err)) from None
+        # our validators phrase their errors as "problem; fix: what to do"
+        problem, _, fix = err["msg"].removeprefix("Value error, ").partition("; fix: ")
+        raise ConfigError(file, field, problem, fix or _fix(model, err)) from None
 
 
 def _loc(parts: tuple) -> str:

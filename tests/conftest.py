@@ -37,17 +37,27 @@ def smol() -> tuple[Path, str]:
     return path, sha256_file(path)
 
 
-@pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory) -> Path:
-    """One real run of suites/smoke.yaml (llama.cpp, SmolLM2, source + Q4_0); its run folder."""
-    work = tmp_path_factory.mktemp("smoke")
+def _run_suite(tmp_path_factory, name: str) -> Path:
+    work = tmp_path_factory.mktemp(name)
     shutil.copytree(ROOT / "suites", work / "suites")
-    proc = harness_cmd("run", "suites/smoke.yaml", "--results-dir", "results",
+    proc = harness_cmd("run", f"suites/{name}.yaml", "--results-dir", "results",
                        "--profiles-dir", "hardware_profiles", "--report-dir", "reports", cwd=work)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     runs = list((work / "results").iterdir())
     assert len(runs) == 1
     return runs[0]
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    """One real run of suites/smoke.yaml (llama.cpp, SmolLM2, source + Q4_0); its run folder."""
+    return _run_suite(tmp_path_factory, "smoke")
+
+
+@pytest.fixture(scope="session")
+def quality_run(tmp_path_factory) -> Path:
+    """One real run of suites/smoke-quality.yaml (perplexity, KL, MMLU, HumanEval)."""
+    return _run_suite(tmp_path_factory, "smoke-quality")
 
 
 def pytest_report_header(config) -> str:

@@ -57,14 +57,31 @@ BAD = [
     ("not-a-mapping", "- just\n- a list\n", "-", "name:"),
     ("bad-flash-attn", GOOD.replace("threads: 2", "flash_attn: maybe"),
      "backends.llama_cpp.flash_attn", "listed"),
+    ("corpus-shorter-than-a-window",
+     GOOD.replace("throughput: {prompt_lengths: [16], gen_tokens: 8}",
+                  "perplexity: {corpus: tiny.txt, n_ctx: 128}"), "suites.perplexity", "longer"),
+    ("mmlu-subset-larger-than-data",
+     GOOD.replace("throughput: {prompt_lengths: [16], gen_tokens: 8}",
+                  "mmlu: {per_subject: 500, max_length: 256}"), "suites.mmlu", "at most"),
+    ("humaneval-without-opt-in",
+     GOOD.replace("throughput: {prompt_lengths: [16], gen_tokens: 8}",
+                  "humaneval: {problems: 2, max_length: 256}"), "suites.humaneval",
+     "allow_code_execution: true"),
+    ("unknown-reference-format",
+     GOOD.replace("throughput: {prompt_lengths: [16], gen_tokens: 8}",
+                  "kl-divergence: {reference_format: f32, n_ctx: 128}"),
+     "suites.kl-divergence.reference_format", "known"),
     ("model-two-sources", GOOD.replace("[smollm2-135m]",
                                        "[{name: x, path: a.gguf, hf_repo: o/r, hf_file: f}]"),
-     "models[0]", "correct"),
+     "models[0]", "exactly one"),
 ]
 
 
 @pytest.mark.parametrize("case,text,field,fix_word", BAD, ids=[b[0] for b in BAD])
-def test_malformed_suite_is_one_line_error(tmp_path: Path, case, text, field, fix_word) -> None:
+def test_malformed_suite_is_one_line_error(tmp_path: Path, monkeypatch, case, text, field,
+                                           fix_word) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny.txt").write_text("far too short for a window")
     path = tmp_path / f"{case}.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError) as info:

@@ -44,7 +44,8 @@ def hook(event, args):
     if event == "open" and args[1] is not None and any(c in str(args[1]) for c in "wax+"):
         if not inside(args[0]):
             raise PermissionError(f"sandbox: writing {args[0]} is not allowed")
-    if event == "open" and isinstance(args[2], int) and args[2] & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+    writes = os.O_WRONLY | os.O_RDWR | os.O_CREAT
+    if event == "open" and isinstance(args[2], int) and args[2] & writes:
         if not inside(args[0]):
             raise PermissionError(f"sandbox: writing {args[0]} is not allowed")
     if event in ("os.remove", "os.rmdir", "os.rename", "os.mkdir", "os.chmod", "os.symlink",

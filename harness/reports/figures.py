@@ -32,9 +32,10 @@ def _ci_text(rows: pd.DataFrame, unit: str, scale: float = 1.0) -> pd.Series:
 
 
 def bars(frame: pd.DataFrame, metric: str, title: str, unit: str, scale: float = 1.0,
-         format_order: list[str] | None = None) -> go.Figure | None:
-    """Grouped bars: x = format, one bar per model · backend (and tag), CI error bars."""
-    rows = metric_rows(frame, metric)
+         format_order: list[str] | None = None, overall: bool = False) -> go.Figure | None:
+    """Grouped bars: x = format, one bar per model · backend (and tag), CI error bars.
+    `overall` leaves out per-subject breakdown rows."""
+    rows = overall_rows(frame, metric) if overall else metric_rows(frame, metric)
     if rows.empty:
         return None
     fig = go.Figure()
@@ -89,4 +90,76 @@ def speed_vs_size(frame: pd.DataFrame) -> go.Figure | None:
     fig.update_layout(title="Decode speed vs model file size", height=460, showlegend=True,
                       xaxis_title="model file size (MB)", yaxis_title="decode tokens/s (median)",
                       yaxis_rangemode="tozero", xaxis_rangemode="tozero")
+    return fig
+
+
+def overall_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Rows of a metric without a per-subject breakdown tag."""
+    rows = metric_rows(frame, name)
+    if rows.empty:
+        return rows
+    keep = [not (isinstance(t, dict) and "subject" in t) for t in rows["metric_tags"]]
+    return rows[keep]
+
+
+def pareto_front(speed: list[float], quality: list[float], higher_is_better: bool) -> list[bool]:
+    """True for points no other point beats on both speed and quality."""
+    sign = 1 if higher_is_better else -1
+    out = []
+    for i, (s, q) in enumerate(zip(speed, quality, strict=True)):
+        dominated = any(
+            s2 >= s and sign * q2 >= sign * q and (s2 > s or sign * q2 > sign * q)
+            for j, (s2, q2) in enumerate(zip(speed, quality, strict=True)) if j != i)
+        out.append(not dominated)
+    return out
+
+
+def quality_vs_speed(frame: pd.DataFrame, metric: str, label: str,
+                     higher_is_better: bool) -> go.Figure | None:
+    """Quality against decode tokens/s, point size = file size, Pareto front drawn."""
+    quality = overall_rows(frame, metric)
+    speed = metric_rows(frame, "decode_tokens_per_s")
+    if quality.empty or speed.empty:
+        return None
+    keys = ["model", "format", "backend"]
+    joined = quality.merge(speed[keys + ["median"]].rename(columns={"median": "speed"}),
+                           on=keys).drop_duplicates(keys)
+    if joined.empty:
+        return None
+    size_mb = joined["artifact_size_bytes"] / MB
+    fig = go.Figure()
+    for series, group in joined.assign(size_mb=size_mb).groupby("series", sort=True):
+        fig.add_trace(go.Scatter(
+            name=series, x=group["speed"], y=group["mean"], mode="markers+text",
+            text=group["format"], textposition="top center",
+            marker={"size": 8 + 30 * group["size_mb"] / max(size_mb.max(), 1), "opacity": 0.7},
+            customdata=_custom(group, group["size_mb"].map(lambda v: f"file {v:.0f} MB")),
+            hovertemplate=HOVER))
+    front = joined[pareto_front(list(joined["speed"]), list(joined["mean"]), higher_is_better)]
+    front = front.sort_values("speed")
+    fig.add_trace(go.Scatter(name="Pareto front", x=front["speed"], y=front["mean"],
+                             mode="lines", line={"dash": "dash", "color": "black"},
+                             hoverinfo="skip"))
+    fig.update_layout(title=f"{label} vs decode speed (point size = file size)", height=460,
+                      xaxis_title="decode tokens/s (median)", yaxis_title=label,
+                      showlegend=True)
+    return fig
+
+
+def kl_vs_bits(frame: pd.DataFrame) -> go.Figure | None:
+    """Mean KL divergence from the reference against real bits per weight."""
+    rows = metric_rows(frame, "kl_divergence_mean")
+    if rows.empty:
+        return None
+    fig = go.Figure()
+    for series, group in rows.sort_values("artifact_bits_per_weight").groupby("series"):
+        fig.add_trace(go.Scatter(
+            name=series, x=group["artifact_bits_per_weight"], y=group["mean"].clip(lower=1e-6),
+            mode="lines+markers+text", text=group["format"], textposition="top right",
+            error_y={"type": "data", "array": 1.96 * group["stderr"].fillna(0)},
+            customdata=_custom(group, _ci_text(group, "nats")), hovertemplate=HOVER))
+    fig.update_layout(title="KL divergence from the reference vs bits per weight", height=460,
+                      xaxis_title="bits per weight (real, from the file)",
+                      yaxis_title="mean KL divergence (nats, log scale)", yaxis_type="log",
+                      showlegend=True)
     return fig

@@ -38,6 +38,16 @@ class HtmlReporter(Reporter):
             figures.bars(frame, "ttft_ms", "Time to first token", "ms", format_order=order),
             figures.memory_vs_size(frame, order),
             figures.speed_vs_size(frame),
+            figures.bars(frame, "perplexity", "Perplexity per model x format (lower is better)",
+                         "ppl", format_order=order, overall=True),
+            figures.bars(frame, "mmlu_accuracy", "MMLU accuracy per model x format", "fraction",
+                         format_order=order, overall=True),
+            figures.bars(frame, "humaneval_pass_at_1", "HumanEval pass@1 per model x format",
+                         "fraction", format_order=order, overall=True),
+            figures.quality_vs_speed(frame, "perplexity", "perplexity", higher_is_better=False),
+            figures.quality_vs_speed(frame, "mmlu_accuracy", "MMLU accuracy",
+                                     higher_is_better=True),
+            figures.kl_vs_bits(frame),
         ]
         parts = []
         first = True

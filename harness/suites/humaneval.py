@@ -41,7 +41,8 @@ class HumanEvalParams(SuiteParams):
         if not self.allow_code_execution:
             raise ValueError(OPT_IN)
         if max(self.k) > self.n_samples:
-            raise ValueError(f"pass@{max(self.k)} needs n_samples >= {max(self.k)}")
+            raise ValueError(f"pass@{max(self.k)} needs at least {max(self.k)} samples per "
+                             f"problem; fix: set n_samples >= {max(self.k)}")
         return self
 
     def required_context(self) -> int:
@@ -77,7 +78,8 @@ class HumanEvalSuite(Suite):
             "dataset_kwargs": {"data_files": {"test": data}},
             "test_split": "test",
             "output_type": "generate_until",
-            "doc_to_text": "{{prompt}}",
+            # a callable, not "{{prompt}}": Jinja drops the prompt's final newline
+            "doc_to_text": _prompt,
             "doc_to_target": "{{task_id}}",
             "target_delimiter": "",
             "generation_kwargs": {"until": STOP, "max_gen_toks": params.max_new_tokens,
@@ -115,9 +117,12 @@ class HumanEvalSuite(Suite):
                    {**tags, "sandbox": layers,
                     "outcomes": ", ".join(f"{k}: {v}" for k, v in reasons.most_common())}),
             Metric("eval_wall_time_s", "s", [elapsed], False, tags),
-            Metric("generated_tokens_per_s", "tokens/s", [lm.generated_tokens / elapsed], True,
-                   tags),
+            Metric("generated_tokens", "tokens", [float(lm.generated_tokens)], True, tags),
         ]
+
+
+def _prompt(doc: dict) -> str:
+    return doc["prompt"]
 
 
 def _pass_at_k(n: int, c: int, k: int) -> float:

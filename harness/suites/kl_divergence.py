@@ -40,7 +40,8 @@ class KlParams(WindowParams):
 
         known = all_formats()
         if value not in known:
-            raise ValueError(f"unknown reference format '{value}' (known: {', '.join(known)})")
+            raise ValueError(f"unknown reference format '{value}'; fix: use a known format "
+                             f"({', '.join(known)})")
         return value
 
     def extra_formats(self) -> list[str]:

