@@ -44,9 +44,20 @@ def llama_bench(tool: Path, model: Path, args) -> tuple[float, float]:
     return pp, tg
 
 
+def run_suite(text: str, work: Path):
+    """Run a suite file's text with the `harness` CLI into `work`; the newest run's frame."""
+    suite = work / "suite.yaml"
+    suite.write_text(text)
+    results = work / "results"
+    subprocess.run(["harness", "run", str(suite), "--results-dir", str(results),
+                    "--profiles-dir", str(work / "profiles"), "--no-report"],
+                   check=True, capture_output=True, text=True)
+    frame = load_frame([results])
+    return frame[frame["run_id"] == frame["run_id"].max()]
+
+
 def harness_run(model: Path, args, work: Path) -> tuple[float, float]:
-    suite = work / "vs-llama-bench.yaml"
-    suite.write_text(f"""\
+    newest = run_suite(f"""\
 name: vs-llama-bench
 models: [{{name: m, path: {model}}}]
 formats: [source]
@@ -58,13 +69,7 @@ suites:
     gen_tokens: {args.gen}
     repetitions: {args.reps}
     warmup: 1
-""")
-    results = work / "results"
-    subprocess.run(["harness", "run", str(suite), "--results-dir", str(results),
-                    "--profiles-dir", str(work / "profiles"), "--no-report"],
-                   check=True, capture_output=True, text=True)
-    frame = load_frame([results])
-    newest = frame[frame["run_id"] == frame["run_id"].max()]
+""", work)
     mean = newest.set_index("metric_name")["mean"]
     return float(mean["prefill_tokens_per_s"]), float(mean["decode_tokens_per_s"])
 

@@ -18,11 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from compare_llama_bench import artifact  # noqa: E402
+from compare_llama_bench import artifact, run_suite  # noqa: E402
 from llamacpp_tools import locate_or_build  # noqa: E402
 
 from harness.data.corpora import DEFAULT_CORPUS, load_text  # noqa: E402
-from harness.store import load_frame  # noqa: E402
 
 
 def main() -> int:
@@ -53,8 +52,7 @@ def main() -> int:
             return 2
         theirs, theirs_err = float(found.group(1)), float(found.group(2))
 
-        suite = work / "ppl.yaml"
-        suite.write_text(f"""\
+        frame = run_suite(f"""\
 name: vs-llama-perplexity
 models: [{{name: m, path: {model}}}]
 formats: [source]
@@ -63,11 +61,7 @@ backends:
 suites:
   perplexity: {{corpus: {corpus}, scheme: llama.cpp, n_ctx: {args.n_ctx},
                max_tokens: {args.n_ctx * args.chunks}}}
-""")
-        subprocess.run(["harness", "run", str(suite), "--results-dir", str(work / "r"),
-                        "--profiles-dir", str(work / "p"), "--no-report"],
-                       check=True, capture_output=True, text=True)
-        frame = load_frame([work / "r"]).set_index("metric_name")
+""", work).set_index("metric_name")
         ours, ours_err = frame.loc["perplexity", "mean"], frame.loc["perplexity", "stderr"]
         scored = int(frame.loc["tokens_scored", "mean"])
     ratio = ours / theirs
