@@ -48,8 +48,10 @@ class PerplexitySuite(Suite):
         # llama-perplexity's estimate: sqrt((E[nll^2] - E[nll]^2) / (count - 1)) * ppl
         var = float((nll.astype(np.float64) ** 2).mean() - mean**2)
         stderr = math.sqrt(max(var, 0.0) / (count - 1)) * ppl
-        tags = {"scheme": params.scheme, "n_ctx": params.n_ctx,
-                **{k: v for k, v in describe(params.corpus, text).items() if k == "corpus"}}
+        corpus = describe(params.corpus, text)
+        # the default corpus is CPython's own docs: another Python version is another text
+        tags = {"scheme": params.scheme, "n_ctx": params.n_ctx, "corpus": corpus["corpus"],
+                "corpus_sha256": corpus["corpus_sha256"][:12]}
         evaluated = sum(len(w.tokens) for w in windows)
         return [
             Metric("perplexity", "ppl", [ppl], False, tags, stderr=stderr),
