@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
+import os
 import uuid
 from pathlib import Path
 
+import psutil
 import pytest
 
 from harness.data.humaneval import load_problems, program
@@ -47,8 +48,9 @@ def test_hostile_completion_is_contained_and_fails(name: str, audit_hook: bool) 
     assert outcome.duration_s < LIMITS.timeout_s + 2
     if target is not None:
         assert not target.exists()
-    leftovers = subprocess.run(["pgrep", "-f", "harness-sandbox-"], capture_output=True)
-    assert leftovers.stdout.strip() == b"", "a sandboxed process outlived its run"
+    leftovers = [p.pid for p in psutil.process_iter(["cmdline"])
+                 if "program.py" in (p.info["cmdline"] or []) and p.pid != os.getpid()]
+    assert leftovers == [], "a sandboxed process outlived its run"
 
 
 def test_the_run_goes_on_after_hostile_code() -> None:
