@@ -40,6 +40,34 @@ def sha256_file(path: Path) -> str:
     return memo[key]
 
 
+def sha256_path(path: Path) -> str:
+    """sha256 of a file, or of a folder: its relative file names and their sha256s."""
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(path)}\0{sha256_file(file)}\n".encode())
+    return digest.hexdigest()
+
+
+def size_of(path: Path) -> int:
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def remove(path: Path) -> None:
+    """Remove a file or a folder, if there."""
+    import shutil
+
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def atomic_target(final: Path) -> Path:
     """A sibling temp path to write to and then `replace()` onto `final`."""
     final.parent.mkdir(parents=True, exist_ok=True)

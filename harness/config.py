@@ -87,6 +87,9 @@ def load_plan(path: str | Path) -> Plan:
     backends = {}
     for name, values in spec.backends.items():
         backend = _lookup("backends", name, file, f"backends.{name}")
+        if not backend.available():
+            raise ConfigError(file, f"backends.{name}", f"backend '{name}' is not installed",
+                              backend.install_hint or "install its package")
         backends[name] = _validate(backend.config_cls, values or {}, file, f"backends.{name}.")
     suites = {}
     for name, values in spec.suites.items():

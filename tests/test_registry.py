@@ -64,3 +64,15 @@ def test_list_shows_builtins(what: str) -> None:
     expected = {"backends": "llama_cpp", "suites": "throughput", "formats": "q4_k_m",
                 "models": "gemma3-270m", "reporters": "html"}[what]
     assert expected in proc.stdout
+
+
+def test_backend_without_its_engine_is_listed_unavailable_and_refused(tmp_path) -> None:
+    listed = harness_cmd("list", "backends", env={**plugin_env(), "COLUMNS": "200"})
+    assert "unavailable: pip install 'harness[missing-engine]'" in listed.stdout
+    suite = tmp_path / "missing.yaml"
+    suite.write_text("name: m\nmodels: [smollm2-135m]\nbackends: {missing: }\n"
+                     "suites: {tick: }\n")
+    proc = harness_cmd("run", str(suite), "--dry-run", env=plugin_env())
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "backends.missing: backend 'missing' is not installed; fix: pip install" in \
+        " ".join(proc.stderr.split())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.cache import atomic_target, cache_dir, sha256_file
+from harness.cache import atomic_target, cache_dir, remove, sha256_path, size_of
 from harness.errors import FormatError
 from harness.formats.base import SOURCE_FORMAT, Artifact, FormatProducer
 from harness.registry import registry
@@ -30,7 +30,7 @@ def producer_for(fmt: str) -> type[FormatProducer]:
 
 def container_of(source: Path, fmt: str) -> str:
     if fmt == SOURCE_FORMAT:
-        return source.suffix.lstrip(".").lower()
+        return "hf" if source.is_dir() else source.suffix.lstrip(".").lower()
     return producer_for(fmt).container
 
 
@@ -46,7 +46,7 @@ def artifact_path(source: Path, source_sha256: str, fmt: str) -> Path:
 def derive(source: Path, source_sha256: str, fmt: str) -> Path:
     """Derive `fmt` from `source` into the cache unless it is there already."""
     final = artifact_path(source, source_sha256, fmt)
-    if final.is_file():
+    if final.exists():  # a file, or a folder for folder formats
         return final
     producer = producer_for(fmt)
     if not producer.accepts_source(source):
@@ -58,22 +58,25 @@ def derive(source: Path, source_sha256: str, fmt: str) -> Path:
         producer().derive(source, fmt, tmp)
         tmp.replace(final)
     finally:
-        tmp.unlink(missing_ok=True)
+        remove(tmp)
     return final
 
 
 def describe(path: Path, fmt: str, source_sha256: str) -> Artifact:
     container = container_of(path, fmt)
-    producers = [registry("formats").get(n) for n in registry("formats").names()]
-    inspector = next((p for p in producers if p.container == container), None)
+    if fmt == SOURCE_FORMAT:
+        producers = [registry("formats").get(n) for n in registry("formats").names()]
+        inspector = next((p for p in producers if p.container == container), None)
+    else:
+        inspector = producer_for(fmt)
     quant, bpw, n_params = inspector().inspect(path) if inspector else ("unknown", 0.0, 0)
     return Artifact(
         path=str(path),
         format=fmt,
         container=container,
-        sha256=sha256_file(path),
+        sha256=sha256_path(path),
         source_sha256=source_sha256,
-        size_bytes=path.stat().st_size,
+        size_bytes=size_of(path),
         quant_type=quant,
         bits_per_weight=round(bpw, 4),
         n_params=n_params,

@@ -159,7 +159,7 @@ def _prepare(model: str, fmt: str, source: tuple[Path, str], cache: dict, store:
     ident = (model, fmt)
     if ident not in cache:
         path, sha = source
-        cached = resolve.artifact_path(path, sha, fmt).is_file()
+        cached = resolve.artifact_path(path, sha, fmt).exists()
         observer.step(f"{'inspecting' if cached else 'deriving'} {model} {fmt}", None)
         spec = {"task": "derive", "source": str(path), "source_sha256": sha, "format": fmt}
         log_path = store.dir / "logs" / f"derive-{model}-{fmt}.log"

@@ -62,3 +62,14 @@ class TickSuite(Suite):
         start = time.perf_counter()
         backend.decode_step(0)
         return [Metric("tick_s", "s", [time.perf_counter() - start], False)]
+
+
+class MissingBackend(FaultyBackend):
+    """Stands for a backend whose engine package is not installed."""
+
+    name: ClassVar[str] = "missing"
+    install_hint: ClassVar[str] = "pip install 'harness[missing-engine]'"
+
+    @classmethod
+    def available(cls) -> bool:
+        return False
