@@ -19,10 +19,13 @@ def report(
     out: Path = typer.Option(..., "-o", "--out", help="output file, e.g. reports/NAME.html"),
     reporter: str = typer.Option("html", help="reporter name (harness list reporters)"),
     title: str = typer.Option(None, help="report title"),
+    profiles_dir: Path = typer.Option(Path("hardware_profiles"),
+                                      help="hardware profiles (for the roofline)"),
 ) -> None:
     """Render stored results to one self-contained report."""
     frame = load_frame(results)
     if frame.empty:
         raise UsageError(f"{', '.join(map(str, results))}: no stored cells; fix: run a suite first")
-    path = registry("reporters").get(reporter)().render(frame, out, title or out.stem)
+    path = registry("reporters").get(reporter)(profiles_dir).render(frame, out,
+                                                                     title or out.stem)
     console.print(f"report -> {path}")

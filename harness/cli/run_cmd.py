@@ -66,7 +66,7 @@ def run(
         from harness.reports.html import HtmlReporter
         from harness.store import load_frame
 
-        out = HtmlReporter().render(load_frame([summary.dir]), report_dir /
+        out = HtmlReporter(profiles_dir).render(load_frame([summary.dir]), report_dir /
                                     f"{summary.run_id}.html", f"{plan.name}: {summary.run_id}")
         console.print(f"report -> {out}")
     if summary.failed:

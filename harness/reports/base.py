@@ -15,6 +15,10 @@ class Reporter(ABC):
     name: ClassVar[str]
     suffix: ClassVar[str]
 
+    def __init__(self, profiles_dir: Path = Path("hardware_profiles")) -> None:
+        self.profiles_dir = profiles_dir
+        """Hardware profiles the results name (a report may show e.g. bandwidth limits)."""
+
     @abstractmethod
     def render(self, frame: pd.DataFrame, out: Path, title: str) -> Path:
         """Write the report to `out` and return its path. Reads only `frame`."""

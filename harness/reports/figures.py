@@ -163,3 +163,28 @@ def kl_vs_bits(frame: pd.DataFrame) -> go.Figure | None:
                       yaxis_title="mean KL divergence (nats, log scale)", yaxis_type="log",
                       showlegend=True)
     return fig
+
+
+def add_roofline(fig: go.Figure | None, frame: pd.DataFrame, bandwidth_gb_s: dict[str, float]
+                 ) -> go.Figure | None:
+    """Mark the memory-bandwidth limit of decode on a decode chart: each generated token
+    reads every weight once, so tokens/s <= bandwidth / weight bytes. Conservative: the
+    token embedding table is counted whole though a token reads one row of it."""
+    rows = metric_rows(frame, "decode_tokens_per_s")
+    if fig is None or rows.empty:
+        return fig
+    rows = rows.assign(bandwidth=rows["profile_id"].map(bandwidth_gb_s)).dropna(
+        subset=["bandwidth"])
+    for model, group in rows.drop_duplicates(["model", "format", "profile_id"]).groupby("model"):
+        weight_bytes = group["artifact_bits_per_weight"] * group["artifact_n_params"] / 8
+        limit = group["bandwidth"] * 1e9 / weight_bytes
+        fig.add_trace(go.Scatter(
+            name=f"roofline · {model}", x=group["format"], y=limit, mode="markers",
+            marker={"symbol": "line-ew-open", "size": 40, "line": {"width": 3}},
+            customdata=[[b, w / MB] for b, w in zip(group["bandwidth"], weight_bytes,
+                                                      strict=True)],
+            hovertemplate=("roofline %{y:.0f} tokens/s = %{customdata[0]:.1f} GB/s measured "
+                           "read bandwidth / %{customdata[1]:.0f} MB of weights per token "
+                           "(embedding table counted whole, so a fast engine can pass it)"
+                           "<extra></extra>")))
+    return fig

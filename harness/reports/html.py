@@ -30,9 +30,11 @@ class HtmlReporter(Reporter):
 
     def render(self, frame: pd.DataFrame, out: Path, title: str) -> Path:
         order = _format_order(frame)
+        decode = figures.bars(frame, "decode_tokens_per_s",
+                              "Decode tokens/s per model x format (roofline: memory bandwidth)",
+                              "tokens/s", format_order=order)
         figs = [
-            figures.bars(frame, "decode_tokens_per_s", "Decode tokens/s per model x format",
-                         "tokens/s", format_order=order),
+            figures.add_roofline(decode, frame, self._bandwidths(frame)),
             figures.bars(frame, "prefill_tokens_per_s", "Prefill tokens/s per model x format",
                          "tokens/s", format_order=order),
             figures.bars(frame, "ttft_ms", "Time to first token", "ms", format_order=order),
@@ -69,6 +71,18 @@ class HtmlReporter(Reporter):
         out.write_text(f"<!doctype html><html><head><meta charset='utf-8'>"
                        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
                        f"<body>{body}</body></html>", encoding="utf-8")
+        return out
+
+
+    def _bandwidths(self, frame: pd.DataFrame) -> dict[str, float]:
+        """Measured read bandwidth (GB/s) of each hardware profile the results name."""
+        from harness.hardware.profile import load_profile
+
+        out = {}
+        for profile_id in frame.get("profile_id", pd.Series(dtype=str)).dropna().unique():
+            path = self.profiles_dir / f"{profile_id}.yaml"
+            if path.is_file():
+                out[profile_id] = load_profile(path)["memory"]["read_bandwidth_gb_s"]
         return out
 
 
