@@ -48,19 +48,40 @@ class Backend(ABC):
     config_cls: ClassVar[type[BackendConfig]] = BackendConfig
     install_hint: ClassVar[str] = ""
     """How to install the engine, shown when `available()` is False."""
+    packages: ClassVar[tuple[str, ...]] = ()
+    """Distributions whose versions make up `version()`."""
+    modules: ClassVar[tuple[str, ...]] = ()
+    """Modules that must be importable for `available()`."""
 
     def __init__(self, config: BackendConfig) -> None:
         self.config = config
 
     @classmethod
-    @abstractmethod
     def version(cls) -> str:
         """Engine version string, without loading anything (part of every cell key)."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = [(name, version(name)) for name in cls.packages]
+        except PackageNotFoundError:
+            return "absent"
+        if len(found) == 1:
+            return found[0][1]
+        return "+".join(f"{name}-{v}" for name, v in found)
 
     @classmethod
     def available(cls) -> bool:
         """Whether the engine can be imported here."""
-        return True
+        from importlib.util import find_spec
+
+        return all(find_spec(module) is not None for module in cls.modules)
+
+    def check_fits(self, n_tokens: int) -> None:
+        """Refuse work that would overflow the configured context."""
+        from harness.errors import BackendError
+
+        if n_tokens > self.config.n_ctx:
+            raise BackendError(f"{n_tokens} tokens exceed n_ctx={self.config.n_ctx}")
 
     @abstractmethod
     def load(self, artifact: Path) -> None:
@@ -144,14 +165,7 @@ class Backend(ABC):
         out = []
         for cont in continuations:
             whole = list(prefix) + list(cont)
-            total, greedy = 0.0, True
-            for pos, rows in self.logprob_rows(whole, first=len(prefix) - 1):
-                for i, row in enumerate(rows):
-                    target = pos + i + 1
-                    if target < len(whole):
-                        total += float(row[whole[target]])
-                        greedy &= int(row.argmax()) == whole[target]
-            out.append((total, greedy))
+            out.append(score_rows(self.logprob_rows(whole, first=len(prefix) - 1), whole))
         return out
 
     def piece_bytes(self, token: int) -> bytes:
@@ -161,3 +175,24 @@ class Backend(ABC):
     def settings(self) -> dict:
         """What a fair comparison must know about how the engine was run."""
         return self.config.model_dump()
+
+
+def score_rows(rows: Iterator[tuple[int, np.ndarray]], seq: Sequence[int]) -> tuple[float, bool]:
+    """(sum of log p of each token of `seq` the rows predict, whether each was the argmax)."""
+    total, greedy = 0.0, True
+    for pos, block in rows:
+        for i, row in enumerate(block):
+            target = pos + i + 1
+            if target < len(seq):
+                total += float(row[seq[target]])
+                greedy &= int(row.argmax()) == seq[target]
+    return total, greedy
+
+
+def pick_token(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
+    """Greedy at temperature 0, else a draw from softmax(logits / temperature)."""
+    if temperature <= 0:
+        return int(np.argmax(logits))
+    z = logits.astype(np.float64) / temperature
+    p = np.exp(z - z.max())
+    return int(rng.choice(len(p), p=p / p.sum()))

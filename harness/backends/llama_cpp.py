@@ -13,9 +13,9 @@ from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
-from scipy.special import log_softmax, softmax
+from scipy.special import log_softmax
 
-from harness.backends.base import Backend, BackendConfig
+from harness.backends.base import Backend, BackendConfig, pick_token, score_rows
 from harness.errors import BackendError
 
 _FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
@@ -34,6 +34,8 @@ class LlamaCppBackend(Backend):
     accepts: ClassVar[tuple[str, ...]] = ("gguf",)
     config_cls: ClassVar[type[BackendConfig]] = LlamaCppConfig
     install_hint: ClassVar[str] = "pip install 'harness[llama]'"
+    packages: ClassVar[tuple[str, ...]] = ("llama-cpp-python",)
+    modules: ClassVar[tuple[str, ...]] = ("llama_cpp",)
 
     config: LlamaCppConfig
 
@@ -43,21 +45,6 @@ class LlamaCppBackend(Backend):
         self._ctx = None
         self._vocab = None
         self._batch = None
-
-    @classmethod
-    def version(cls) -> str:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return version("llama-cpp-python")
-        except PackageNotFoundError:
-            return "absent"
-
-    @classmethod
-    def available(cls) -> bool:
-        from importlib.util import find_spec
-
-        return find_spec("llama_cpp") is not None
 
     def load(self, artifact: Path) -> None:
         import llama_cpp as lc
@@ -149,12 +136,7 @@ class LlamaCppBackend(Backend):
         self.reset()
         self.prefill(prompt)
         for _ in range(max_new_tokens):
-            logits = self._last_logits()
-            if temperature > 0:
-                probs = softmax(logits.astype(np.float64) / temperature)
-                token = int(rng.choice(self._n_vocab, p=probs))
-            else:
-                token = int(np.argmax(logits))
+            token = pick_token(self._last_logits(), temperature, rng)
             yield token
             if lc.llama_vocab_is_eog(self._vocab, token):
                 return
@@ -162,7 +144,7 @@ class LlamaCppBackend(Backend):
 
     def logprob_rows(self, tokens: Sequence[int], first: int = 0
                      ) -> Iterator[tuple[int, np.ndarray]]:
-        self._check_fits(len(tokens))
+        self.check_fits(len(tokens))
         self.reset()
         yield from self._rows(tokens, 0, max(first, 0))
 
@@ -173,21 +155,14 @@ class LlamaCppBackend(Backend):
         continuation's KV cells before the next one."""
         lc = self._lc
         longest = max((len(c) for c in continuations), default=0)
-        self._check_fits(len(prefix) + longest)
+        self.check_fits(len(prefix) + longest)
         self.reset()
         self.prefill(prefix[:-1])
         out = []
         for cont in continuations:
             lc.llama_memory_seq_rm(lc.llama_get_memory(self._ctx), 0, len(prefix) - 1, -1)
             seq = [prefix[-1], *cont]
-            total, greedy = 0.0, True
-            for pos, rows in self._rows(seq, len(prefix) - 1, 0):
-                for i, row in enumerate(rows):
-                    if pos + i + 1 < len(seq):
-                        target = seq[pos + i + 1]
-                        total += float(row[target])
-                        greedy &= int(row.argmax()) == target
-            out.append((total, greedy))
+            out.append(score_rows(self._rows(seq, len(prefix) - 1, 0), seq))
         return out
 
     def piece_bytes(self, token: int) -> bytes:
@@ -226,10 +201,6 @@ class LlamaCppBackend(Backend):
     def _last_logits(self) -> np.ndarray:
         return np.ctypeslib.as_array(self._lc.llama_get_logits_ith(self._ctx, -1),
                                      shape=(self._n_vocab,))
-
-    def _check_fits(self, n: int) -> None:
-        if n > self.config.n_ctx:
-            raise BackendError(f"{n} tokens exceed n_ctx={self.config.n_ctx}")
 
     def settings(self) -> dict:
         info = super().settings()

@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from harness.backends.base import Backend, BackendConfig
+from harness.backends.base import Backend, BackendConfig, pick_token, score_rows
 from harness.errors import BackendError
 
 
@@ -25,24 +25,11 @@ class TransformersBackend(Backend):
     accepts: ClassVar[tuple[str, ...]] = ("hf",)
     config_cls: ClassVar[type[BackendConfig]] = TransformersConfig
     install_hint: ClassVar[str] = "pip install 'harness[torch]' (torch==2.13.0 is the CPU build)"
+    packages: ClassVar[tuple[str, ...]] = ("transformers", "torch")
+    modules: ClassVar[tuple[str, ...]] = ("torch", "transformers")
 
     config: TransformersConfig
     _ROWS_PER_FORWARD = 256
-
-    @classmethod
-    def version(cls) -> str:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return f"transformers-{version('transformers')}+torch-{version('torch')}"
-        except PackageNotFoundError:
-            return "absent"
-
-    @classmethod
-    def available(cls) -> bool:
-        from importlib.util import find_spec
-
-        return find_spec("torch") is not None and find_spec("transformers") is not None
 
     def load(self, artifact: Path) -> None:
         import torch
@@ -96,13 +83,13 @@ class TransformersBackend(Backend):
         return out.logits[0]
 
     def prefill(self, tokens: Sequence[int]) -> None:
-        self._check_fits(self._pos + len(tokens))
+        self.check_fits(self._pos + len(tokens))
         for start in range(0, len(tokens), self.config.n_batch):
             self._forward(tokens[start : start + self.config.n_batch])
         self._sync()
 
     def decode_step(self, token: int) -> None:
-        self._check_fits(self._pos + 1)
+        self.check_fits(self._pos + 1)
         self._forward([token])
         self._sync()
 
@@ -112,13 +99,7 @@ class TransformersBackend(Backend):
         self.reset()
         self.prefill(prompt)
         for _ in range(max_new_tokens):
-            logits = self._last.float().cpu().numpy()
-            if temperature > 0:
-                z = logits.astype(np.float64) / temperature
-                p = np.exp(z - z.max())
-                token = int(rng.choice(len(p), p=p / p.sum()))
-            else:
-                token = int(np.argmax(logits))
+            token = pick_token(self._last.float().cpu().numpy(), temperature, rng)
             yield token
             if token in self._eos:
                 return
@@ -126,7 +107,7 @@ class TransformersBackend(Backend):
 
     def logprob_rows(self, tokens: Sequence[int], first: int = 0
                      ) -> Iterator[tuple[int, np.ndarray]]:
-        self._check_fits(len(tokens))
+        self.check_fits(len(tokens))
         self.reset()
         yield from self._rows(tokens, max(first, 0))
 
@@ -135,7 +116,7 @@ class TransformersBackend(Backend):
                               ) -> list[tuple[float, bool]]:
         if not prefix:
             return super().continuation_logprobs(prefix, continuations)
-        self._check_fits(len(prefix) + max((len(c) for c in continuations), default=0))
+        self.check_fits(len(prefix) + max((len(c) for c in continuations), default=0))
         self.reset()
         self.prefill(prefix[:-1])
         base = len(prefix) - 1
@@ -146,14 +127,7 @@ class TransformersBackend(Backend):
                 self._cache.crop(-extra)
             self._pos = base
             seq = [prefix[-1], *cont]
-            total, greedy = 0.0, True
-            for pos, rows in self._rows(seq, 0):
-                for i, row in enumerate(rows):
-                    if pos + i + 1 < len(seq):
-                        target = seq[pos + i + 1]
-                        total += float(row[target])
-                        greedy &= int(row.argmax()) == target
-            out.append((total, greedy))
+            out.append(score_rows(self._rows(seq, 0), seq))
         return out
 
     def _rows(self, tokens: Sequence[int], first: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -170,10 +144,6 @@ class TransformersBackend(Backend):
     def _sync(self) -> None:
         if self.config.device == "cuda":
             self._torch.cuda.synchronize()
-
-    def _check_fits(self, n: int) -> None:
-        if n > self.config.n_ctx:
-            raise BackendError(f"{n} tokens exceed n_ctx={self.config.n_ctx}")
 
     def settings(self) -> dict:
         info = super().settings()
