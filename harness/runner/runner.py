@@ -115,19 +115,12 @@ def run_matrix(plan: Plan, matrix: Matrix, results_root: Path, profiles_dir: Pat
             observer.cell_finished(None)
             continue
         started = _now()
-        error = None
-        artifact: dict = {}
-        extra: dict[str, dict] = {}
         if isinstance(source, str):
-            error = source
+            artifact, extra, error = {}, {}, source
         else:
             needed = [cell.format, *plan.suites[cell.suite].extra_formats()]
-            prepared = {fmt: _prepare(cell.model, fmt, source, artifacts, store, plan.timeout_s,
-                                      observer) for fmt in dict.fromkeys(needed)}
-            error = next((p for p in prepared.values() if isinstance(p, str)), None)
-            if error is None:
-                artifact = prepared[cell.format]
-                extra = {fmt: prepared[fmt] for fmt in needed[1:]}
+            artifact, extra, error = _artifacts(cell.model, needed, source, artifacts, store,
+                                                plan.timeout_s, observer)
         payload: dict = {}
         duration = 0.0
         if error is None:
@@ -151,6 +144,18 @@ def run_matrix(plan: Plan, matrix: Matrix, results_root: Path, profiles_dir: Pat
             summary.failed += 1
             summary.failures.append(f"{cell.label()}: {error}")
     return summary
+
+
+def _artifacts(model: str, formats: list[str], source: tuple[Path, str], cache: dict,
+               store: RunStore, timeout_s: float, observer: RunObserver
+               ) -> tuple[dict, dict[str, dict], str | None]:
+    """(artifact of formats[0], artifacts of the others by format, first error or None)."""
+    prepared = {fmt: _prepare(model, fmt, source, cache, store, timeout_s, observer)
+                for fmt in dict.fromkeys(formats)}
+    error = next((p for p in prepared.values() if isinstance(p, str)), None)
+    if error is not None:
+        return {}, {}, error
+    return prepared[formats[0]], {fmt: prepared[fmt] for fmt in formats[1:]}, None
 
 
 def _prepare(model: str, fmt: str, source: tuple[Path, str], cache: dict, store: RunStore,
