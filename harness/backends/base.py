@@ -126,15 +126,32 @@ class Backend(ABC):
         No sampling happens here: like llama-bench, throughput is the engine's cost.
         """
 
-    @abstractmethod
     def generate(self, prompt: Sequence[int], max_new_tokens: int, temperature: float = 0.0,
                  seed: int = 0) -> Iterator[int]:
         """Generation from an empty context, yielding each token as it is made.
 
         Greedy when `temperature` is 0, else sampled from softmax(logits / temperature)
         with `seed`. Stops after `max_new_tokens` or at end of sequence. The time to the
-        first yield is the time to first token.
+        first yield is the time to first token. Built on `prefill`, `decode_step`,
+        `last_logits` and `ends_generation`; an engine that streams on its own overrides it.
         """
+        rng = np.random.default_rng(seed)
+        self.reset()
+        self.prefill(prompt)
+        for _ in range(max_new_tokens):
+            token = pick_token(self.last_logits(), temperature, rng)
+            yield token
+            if self.ends_generation(token):
+                return
+            self.decode_step(token)
+
+    @abstractmethod
+    def last_logits(self) -> np.ndarray:
+        """Logits (vocab_size floats) after the last evaluated token."""
+
+    @abstractmethod
+    def ends_generation(self, token: int) -> bool:
+        """Whether `token` ends a generation (end of sequence / turn)."""
 
     @abstractmethod
     def logprob_rows(self, tokens: Sequence[int], first: int = 0

@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field
 from scipy.special import log_softmax
 
-from harness.backends.base import Backend, BackendConfig, pick_token, score_rows
+from harness.backends.base import Backend, BackendConfig, score_rows
 from harness.errors import BackendError
 
 _FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
@@ -129,18 +129,8 @@ class LlamaCppBackend(Backend):
         self._check(lc.llama_decode(self._ctx, lc.llama_batch_get_one(arr, 1)))
         lc.llama_synchronize(self._ctx)
 
-    def generate(self, prompt: Sequence[int], max_new_tokens: int, temperature: float = 0.0,
-                 seed: int = 0) -> Iterator[int]:
-        lc = self._lc
-        rng = np.random.default_rng(seed)
-        self.reset()
-        self.prefill(prompt)
-        for _ in range(max_new_tokens):
-            token = pick_token(self._last_logits(), temperature, rng)
-            yield token
-            if lc.llama_vocab_is_eog(self._vocab, token):
-                return
-            self.decode_step(token)
+    def ends_generation(self, token: int) -> bool:
+        return bool(self._lc.llama_vocab_is_eog(self._vocab, token))
 
     def logprob_rows(self, tokens: Sequence[int], first: int = 0
                      ) -> Iterator[tuple[int, np.ndarray]]:
@@ -198,7 +188,7 @@ class LlamaCppBackend(Backend):
                                                shape=(n_out, self._n_vocab))
                 yield start + len(chunk) - n_out, log_softmax(logits, axis=1)
 
-    def _last_logits(self) -> np.ndarray:
+    def last_logits(self) -> np.ndarray:
         return np.ctypeslib.as_array(self._lc.llama_get_logits_ith(self._ctx, -1),
                                      shape=(self._n_vocab,))
 

@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from harness.backends.base import Backend, BackendConfig, pick_token, score_rows
+from harness.backends.base import Backend, BackendConfig, score_rows
 from harness.errors import BackendError
 
 
@@ -93,17 +93,11 @@ class TransformersBackend(Backend):
         self._forward([token])
         self._sync()
 
-    def generate(self, prompt: Sequence[int], max_new_tokens: int, temperature: float = 0.0,
-                 seed: int = 0) -> Iterator[int]:
-        rng = np.random.default_rng(seed)
-        self.reset()
-        self.prefill(prompt)
-        for _ in range(max_new_tokens):
-            token = pick_token(self._last.float().cpu().numpy(), temperature, rng)
-            yield token
-            if token in self._eos:
-                return
-            self.decode_step(token)
+    def last_logits(self) -> np.ndarray:
+        return self._last.float().cpu().numpy()
+
+    def ends_generation(self, token: int) -> bool:
+        return token in self._eos
 
     def logprob_rows(self, tokens: Sequence[int], first: int = 0
                      ) -> Iterator[tuple[int, np.ndarray]]:

@@ -48,8 +48,8 @@ class FaultyBackend(Backend):
     def reset(self) -> None: ...
     def prefill(self, tokens) -> None: ...
     def decode_step(self, token) -> None: ...
-    def generate(self, prompt, max_new_tokens, temperature=0.0, seed=0):
-        yield from range(max_new_tokens)
+    def last_logits(self): return np.zeros(256, dtype=np.float32)
+    def ends_generation(self, token): return False
     def logprob_rows(self, tokens, first=0):
         yield first, np.full((len(tokens) - first, 256), -np.log(256), dtype=np.float32)
 
