@@ -9,6 +9,17 @@ import numpy as np
 from scipy import stats as sps
 
 
+def standard_error(values: Sequence[float]) -> float | None:
+    """Standard error of the mean of per-item values (None below two items)."""
+    arr = np.asarray(values, dtype=float)
+    return float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else None
+
+
+def binomial_standard_error(p: float, n: int) -> float:
+    """Standard error of a proportion `p` measured on `n` items."""
+    return math.sqrt(p * (1 - p) / n)
+
+
 def summarize(samples: Sequence[float], confidence: float = 0.95,
               stderr: float | None = None) -> dict[str, float | None]:
     """n, median, mean, stdev (sample), min, max and a Student-t CI of the mean.

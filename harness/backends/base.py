@@ -59,15 +59,11 @@ class Backend(ABC):
     @classmethod
     def version(cls) -> str:
         """Engine version string, without loading anything (part of every cell key)."""
-        from importlib.metadata import PackageNotFoundError, version
+        from harness.versions import package_version, package_versions
 
-        try:
-            found = [(name, version(name)) for name in cls.packages]
-        except PackageNotFoundError:
-            return "absent"
-        if len(found) == 1:
-            return found[0][1]
-        return "+".join(f"{name}-{v}" for name, v in found)
+        if len(cls.packages) == 1:
+            return package_version(cls.packages[0])
+        return package_versions(cls.packages)
 
     @classmethod
     def available(cls) -> bool:

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from harness.errors import FormatError
 from harness.formats.base import FormatProducer
+from harness.versions import package_versions
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,7 @@ class GgufProducer(FormatProducer):
 
     @classmethod
     def version(cls) -> str:
-        from importlib.metadata import version
-
-        return f"gguf-{version('gguf')}+llama-cpp-python-{_llama_cpp_version()}"
+        return package_versions(("gguf", "llama-cpp-python"))
 
     def derive(self, source: Path, fmt: str, out: Path) -> None:
         if fmt == "f16":
@@ -117,11 +116,3 @@ def quantize(f16: Path, out: Path, fmt: str) -> None:
     if rc != 0:
         raise FormatError(f"llama_model_quantize to {fmt} failed with code {rc}")
 
-
-def _llama_cpp_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("llama-cpp-python")
-    except PackageNotFoundError:
-        return "absent"

@@ -19,6 +19,7 @@ from typing import ClassVar
 
 from harness.errors import FormatError
 from harness.formats.base import FormatProducer
+from harness.versions import package_versions
 
 RECIPE_FILE = "harness_format.json"
 _DTYPES = {"hf-fp32": "float32", "hf-bf16": "bfloat16"}
@@ -35,12 +36,7 @@ class HfProducer(FormatProducer):
 
     @classmethod
     def version(cls) -> str:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return f"transformers-{version('transformers')}+torch-{version('torch')}"
-        except PackageNotFoundError:
-            return "transformers-absent"
+        return package_versions(("transformers", "torch"))
 
     @classmethod
     def accepts_source(cls, path: Path) -> bool:

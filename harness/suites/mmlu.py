@@ -19,6 +19,7 @@ from harness.cache import cache_dir
 from harness.data import mmlu
 from harness.evaluation.lm_eval_runner import evaluate, write_jsonl
 from harness.runner.context import CellContext
+from harness.stats import binomial_standard_error
 from harness.suites.base import Metric, Suite, SuiteParams
 
 PROMPT = ("{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\n"
@@ -83,7 +84,7 @@ class MmluSuite(Suite):
                 n = len(subsets[subject][1])
                 per_subject.append(Metric("mmlu_accuracy", "fraction", [acc], True,
                                           {**tags, "subject": subject},
-                                          stderr=math.sqrt(acc * (1 - acc) / n)))
+                                          stderr=binomial_standard_error(acc, n)))
                 correct += acc * n
                 total += n
                 var_sum += acc * (1 - acc) * n
