@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+from harness.backends.base import CAPABILITIES
 from harness.config import Plan
 from harness.errors import UsageError
 from harness.formats.base import SOURCE_FORMAT
@@ -43,7 +44,8 @@ class Cell:
 class Matrix:
     cells: list[Cell]
     skipped: list[str]
-    """Combinations left out because a backend cannot load that format's container."""
+    """Combinations left out because a backend cannot load that format's container or
+    lacks a capability a suite needs."""
 
 
 def expand(plan: Plan, models: Sequence[str] = (), formats: Sequence[str] = (),
@@ -60,12 +62,17 @@ def expand(plan: Plan, models: Sequence[str] = (), formats: Sequence[str] = (),
         for fmt in fmt_names:
             container = containers[model] if fmt == SOURCE_FORMAT else producer_for(fmt).container
             for backend in backend_names:
-                accepts = registry("backends").get(backend).accepts
-                if container not in accepts:
+                backend_cls = registry("backends").get(backend)
+                if container not in backend_cls.accepts:
                     skipped.append(f"{model} {fmt} on {backend}: {backend} does not load "
                                    f"{container} files")
                     continue
                 for suite in suite_names:
+                    missing = _missing(backend_cls, suite)
+                    if missing:
+                        skipped.append(f"{model} {fmt} {suite} on {backend}: {backend} cannot "
+                                       f"{CAPABILITIES.get(missing, missing)}")
+                        continue
                     cells.append(Cell(
                         model=model, format=fmt, backend=backend, suite=suite,
                         backend_config=plan.backends[backend].model_dump(),
@@ -73,6 +80,12 @@ def expand(plan: Plan, models: Sequence[str] = (), formats: Sequence[str] = (),
                         seed=plan.seed,
                     ))
     return Matrix(cells, skipped)
+
+
+def _missing(backend_cls, suite: str) -> str | None:
+    """The first capability `suite` needs that the backend lacks, if any."""
+    needs = registry("suites").get(suite).requires
+    return next((c for c in needs if c not in backend_cls.capabilities), None)
 
 
 def _pick(flag: str, available: list[str], wanted: Sequence[str]) -> list[str]:

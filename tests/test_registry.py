@@ -76,3 +76,15 @@ def test_backend_without_its_engine_is_listed_unavailable_and_refused(tmp_path) 
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "backends.missing: backend 'missing' is not installed; fix: pip install" in \
         " ".join(proc.stderr.split())
+
+
+def test_suite_needing_a_missing_capability_is_skipped_with_reason(tmp_path: Path) -> None:
+    suite = tmp_path / "caps.yaml"
+    suite.write_text("name: c\nmodels: [smollm2-135m]\nbackends: {generate-only: }\n"
+                     "suites: {throughput: , memory: }\n")
+    proc = harness_cmd("run", str(suite), "--dry-run", env={**plugin_env(), "COLUMNS": "300"})
+    assert proc.returncode == 0, proc.stderr
+    out = " ".join(proc.stdout.split())
+    assert "source throughput on generate-only: generate-only cannot time prefill" in out
+    assert "│ 1 │ smollm2-135m │ source │ generate-only │ memory │" in proc.stdout
+    assert "throughput │" not in proc.stdout

@@ -18,6 +18,16 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 
+CAPABILITIES = {
+    "steps": "time prefill and single decode steps on its own (prefill, decode_step)",
+    "generate": "stream generated tokens (generate)",
+    "logprob_rows": "full-vocabulary log-probabilities of a text (logprob_rows)",
+    "scoring": "log-probabilities of continuations (continuation_logprobs)",
+}
+"""Capability name -> what it means. In-process engines have them all; an engine behind
+an HTTP API may have only some, and may add its own (e.g. "serving")."""
+
+
 def physical_cores() -> int:
     import psutil
 
@@ -52,6 +62,8 @@ class Backend(ABC):
     """Distributions whose versions make up `version()`."""
     modules: ClassVar[tuple[str, ...]] = ()
     """Modules that must be importable for `available()`."""
+    capabilities: ClassVar[frozenset[str]] = frozenset(CAPABILITIES)
+    """What the engine can do (see CAPABILITIES); a suite needing more is skipped."""
 
     def __init__(self, config: BackendConfig) -> None:
         self.config = config

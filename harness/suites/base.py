@@ -55,6 +55,8 @@ class Suite(ABC):
     name: ClassVar[str]
     params_cls: ClassVar[type[SuiteParams]] = SuiteParams
     description: ClassVar[str] = ""
+    requires: ClassVar[tuple[str, ...]] = ()
+    """Backend capabilities the suite uses (see harness.backends.base.CAPABILITIES)."""
     samples_memory: ClassVar[bool] = False
     """Run the RSS sampler thread during the cell. Off by default: a thread waking every
     few milliseconds steals CPU from the engine and would bias speed measurements."""

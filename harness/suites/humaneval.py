@@ -54,6 +54,7 @@ class HumanEvalSuite(Suite):
     name: ClassVar[str] = "humaneval"
     params_cls: ClassVar[type] = HumanEvalParams
     description: ClassVar[str] = "HumanEval pass@k on a seeded subset; sandboxed, opt-in"
+    requires: ClassVar[tuple[str, ...]] = ("generate",)
 
     def run(self, backend: Backend, params: HumanEvalParams, ctx: CellContext) -> list[Metric]:
         problems = humaneval.subset(humaneval.load_problems(), params.problems, ctx.seed)

@@ -53,6 +53,7 @@ class KlDivergenceSuite(Suite):
     name: ClassVar[str] = "kl-divergence"
     params_cls: ClassVar[type] = KlParams
     description: ClassVar[str] = "KL divergence and same-top-1 % against a reference format"
+    requires: ClassVar[tuple[str, ...]] = ("logprob_rows",)
 
     def run(self, backend: Backend, params: KlParams, ctx: CellContext) -> list[Metric]:
         text = load_text(params.corpus)

@@ -29,6 +29,7 @@ class MemorySuite(Suite):
     name: ClassVar[str] = "memory"
     params_cls: ClassVar[type[SuiteParams]] = MemoryParams
     description: ClassVar[str] = "load time, peak RSS, GPU memory, model file size"
+    requires: ClassVar[tuple[str, ...]] = ("generate",)
     samples_memory: ClassVar[bool] = True
 
     def run(self, backend: Backend, params: MemoryParams, ctx: CellContext) -> list[Metric]:

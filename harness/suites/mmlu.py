@@ -56,6 +56,7 @@ class MmluSuite(Suite):
     name: ClassVar[str] = "mmlu"
     params_cls: ClassVar[type] = MmluParams
     description: ClassVar[str] = "MMLU accuracy ± stderr, k-shot, stratified subset (lm-eval)"
+    requires: ClassVar[tuple[str, ...]] = ("scoring",)
 
     def run(self, backend: Backend, params: MmluParams, ctx: CellContext) -> list[Metric]:
         questions = mmlu.load_questions(params.data)

@@ -28,6 +28,7 @@ class PerplexitySuite(Suite):
     name: ClassVar[str] = "perplexity"
     params_cls: ClassVar[type] = PerplexityParams
     description: ClassVar[str] = "perplexity ± stderr, bits per byte (llama.cpp or rolling windows)"
+    requires: ClassVar[tuple[str, ...]] = ("logprob_rows",)
 
     def run(self, backend: Backend, params: PerplexityParams, ctx: CellContext) -> list[Metric]:
         text = load_text(params.corpus)

@@ -34,6 +34,7 @@ class ThroughputSuite(Suite):
     name: ClassVar[str] = "throughput"
     params_cls: ClassVar[type[SuiteParams]] = ThroughputParams
     description: ClassVar[str] = "prefill/decode tokens per second, TTFT, inter-token latency"
+    requires: ClassVar[tuple[str, ...]] = ("steps", "generate")
 
     def run(self, backend: Backend, params: ThroughputParams, ctx: CellContext) -> list[Metric]:
         rng = ctx.rng()

@@ -73,3 +73,10 @@ class MissingBackend(FaultyBackend):
     @classmethod
     def available(cls) -> bool:
         return False
+
+
+class GenerateOnlyBackend(FaultyBackend):
+    """Stands for an engine behind an API that streams tokens and nothing else."""
+
+    name: ClassVar[str] = "generate-only"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"generate"})
