@@ -17,7 +17,6 @@ from typing import ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-
 CAPABILITIES = {
     "steps": "time prefill and single decode steps on its own (prefill, decode_step)",
     "generate": "stream generated tokens (generate)",
