@@ -68,7 +68,7 @@ def expand(plan: Plan, models: Sequence[str] = (), formats: Sequence[str] = (),
                                    f"{container} files")
                     continue
                 for suite in suite_names:
-                    missing = _missing(backend_cls, suite)
+                    missing = _missing(backend_cls, plan.backends[backend], suite)
                     if missing:
                         skipped.append(f"{model} {fmt} {suite} on {backend}: {backend} cannot "
                                        f"{CAPABILITIES.get(missing, missing)}")
@@ -82,10 +82,11 @@ def expand(plan: Plan, models: Sequence[str] = (), formats: Sequence[str] = (),
     return Matrix(cells, skipped)
 
 
-def _missing(backend_cls, suite: str) -> str | None:
-    """The first capability `suite` needs that the backend lacks, if any."""
+def _missing(backend_cls, config, suite: str) -> str | None:
+    """The first capability `suite` needs that the backend lacks under `config`, if any."""
     needs = registry("suites").get(suite).requires
-    return next((c for c in needs if c not in backend_cls.capabilities), None)
+    has = backend_cls.capabilities_for(config)
+    return next((c for c in needs if c not in has), None)
 
 
 def _pick(flag: str, available: list[str], wanted: Sequence[str]) -> list[str]:

@@ -22,9 +22,13 @@ CAPABILITIES = {
     "generate": "stream generated tokens (generate)",
     "logprob_rows": "full-vocabulary log-probabilities of a text (logprob_rows)",
     "scoring": "log-probabilities of continuations (continuation_logprobs)",
+    "token_logprobs": "log-probabilities of a text's own tokens (token_logprobs)",
+    "serving": "serve concurrent streaming completion requests (stream_completion)",
 }
-"""Capability name -> what it means. In-process engines have them all; an engine behind
-an HTTP API may have only some, and may add its own (e.g. "serving")."""
+"""Capability name -> what it means. In-process engines have all but "serving"; an
+engine behind an HTTP API may have only some."""
+
+IN_PROCESS = frozenset(CAPABILITIES) - {"serving"}
 
 
 def physical_cores() -> int:
@@ -61,7 +65,7 @@ class Backend(ABC):
     """Distributions whose versions make up `version()`."""
     modules: ClassVar[tuple[str, ...]] = ()
     """Modules that must be importable for `available()`."""
-    capabilities: ClassVar[frozenset[str]] = frozenset(CAPABILITIES)
+    capabilities: ClassVar[frozenset[str]] = IN_PROCESS
     """What the engine can do (see CAPABILITIES); a suite needing more is skipped."""
 
     def __init__(self, config: BackendConfig) -> None:
@@ -75,6 +79,11 @@ class Backend(ABC):
         if len(cls.packages) == 1:
             return package_version(cls.packages[0])
         return package_versions(cls.packages)
+
+    @classmethod
+    def capabilities_for(cls, config: BackendConfig) -> frozenset[str]:
+        """What the engine can do under `config` (a setting may switch a capability on)."""
+        return cls.capabilities
 
     @classmethod
     def available(cls) -> bool:
@@ -171,14 +180,31 @@ class Backend(ABC):
         of perplexity, KL divergence and multiple-choice scoring.
         """
 
-    def token_logprobs(self, tokens: Sequence[int]) -> np.ndarray:
-        """log p(tokens[i] | tokens[:i]) for i in 1..len-1, from an empty context."""
-        out = np.empty(len(tokens) - 1, dtype=np.float64)
-        for pos, rows in self.logprob_rows(tokens):
+    def token_logprobs(self, tokens: Sequence[int], first: int = 0) -> np.ndarray:
+        """log p(tokens[p + 1] | tokens[:p + 1]) for p in first..len-2, from an empty
+        context: out[k] belongs to position first + k (the "token_logprobs" capability)."""
+        out = np.empty(len(tokens) - 1 - first, dtype=np.float64)
+        for pos, rows in self.logprob_rows(tokens, first=first):
             for i, row in enumerate(rows):
                 if pos + i + 1 < len(tokens):
-                    out[pos + i] = row[tokens[pos + i + 1]]
+                    out[pos + i - first] = row[tokens[pos + i + 1]]
         return out
+
+    def stream_completion(self, prompt: str, max_tokens: int) -> Iterator[int]:
+        """Send one streaming completion request for `prompt` and yield, as each streamed
+        chunk arrives, how many generated tokens it carries (the "serving" capability).
+
+        Greedy; asks the server to ignore end of sequence where it can, so most requests
+        run to `max_tokens`. Called from many threads at once by the serving suite.
+        """
+        from harness.errors import BackendError
+
+        raise BackendError(f"backend {self.name} does not serve completion requests")
+
+    def processes(self) -> list[int]:
+        """Ids of processes this backend started that hold the model (e.g. a server):
+        their memory is the engine's, so the memory suite samples them too."""
+        return []
 
     def continuation_logprobs(self, prefix: Sequence[int],
                               continuations: Sequence[Sequence[int]]

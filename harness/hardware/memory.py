@@ -22,11 +22,14 @@ class MemorySampler:
         self.interval_s = interval_s
         self.enabled = enabled
         self.peak_rss = 0
+        """Peak of this process's RSS plus that of the watched processes, sampled together."""
+        self.peak_watched_rss = 0
         self.peak_gpu = 0
         self.n_samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="memory-sampler", daemon=True)
         self._proc = psutil.Process()
+        self._watched: list[psutil.Process] = []
         self._gpu = _NvmlProcessMemory()
 
     def __enter__(self) -> MemorySampler:
@@ -40,8 +43,23 @@ class MemorySampler:
             self._thread.join()
         self._gpu.close()
 
+    def watch(self, pids: list[int]) -> None:
+        """Also sample these processes (a server the backend started holds the model)."""
+        self._watched = [*self._watched, *(psutil.Process(pid) for pid in pids)]
+
+    @property
+    def watching(self) -> bool:
+        return bool(self._watched)
+
     def sample(self) -> None:
-        self.peak_rss = max(self.peak_rss, self._proc.memory_info().rss)
+        watched = 0
+        for proc in self._watched:
+            try:
+                watched += proc.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        self.peak_watched_rss = max(self.peak_watched_rss, watched)
+        self.peak_rss = max(self.peak_rss, self._proc.memory_info().rss + watched)
         self.peak_gpu = max(self.peak_gpu, self._gpu.used())
         self.n_samples += 1
 
@@ -55,19 +73,21 @@ class MemorySampler:
         return self._gpu.present
 
 
-def os_max_rss_bytes() -> int:
-    """The kernel's high-water mark of this process's RSS.
+def os_max_rss_bytes(pid: int | None = None) -> int:
+    """The kernel's high-water mark of this process's RSS (or of process `pid`'s).
 
     Linux: VmHWM from /proc/self/status, which belongs to this process image. Not
     ru_maxrss there: it survives fork and exec, so a child would report its parent's peak.
     """
     try:
-        with open("/proc/self/status") as status:
+        with open(f"/proc/{pid or 'self'}/status") as status:
             for line in status:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
+    if pid is not None:
+        return 0
     scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB elsewhere
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 

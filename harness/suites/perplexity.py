@@ -28,7 +28,7 @@ class PerplexitySuite(Suite):
     name: ClassVar[str] = "perplexity"
     params_cls: ClassVar[type] = PerplexityParams
     description: ClassVar[str] = "perplexity ± stderr, bits per byte (llama.cpp or rolling windows)"
-    requires: ClassVar[tuple[str, ...]] = ("logprob_rows",)
+    requires: ClassVar[tuple[str, ...]] = ("token_logprobs",)
 
     def run(self, backend: Backend, params: PerplexityParams, ctx: CellContext) -> list[Metric]:
         text = load_text(params.corpus)
@@ -75,11 +75,4 @@ def corpus_windows(backend: Backend, text: str, params: WindowParams) -> list[Wi
 
 def window_logprobs(backend: Backend, window: Window) -> np.ndarray:
     """log p of each scored target in `window` (float64, one per target)."""
-    targets = np.asarray(window.targets())
-    out = np.empty(len(targets), dtype=np.float64)
-    for pos, rows in backend.logprob_rows(window.tokens, first=window.first):
-        for i, row in enumerate(rows):
-            k = pos + i - window.first
-            if k < len(targets):
-                out[k] = row[targets[k]]
-    return out
+    return backend.token_logprobs(window.tokens, first=window.first)

@@ -1,0 +1,431 @@
+"""Any OpenAI-compatible server over HTTP, or llama-cpp-python's server started here.
+
+With `base_url` the backend talks to a server someone else runs (llama.cpp's server,
+vLLM serve, Ollama's /v1, LM Studio); the artifact then only names what that server is
+said to run. Without it, the backend starts `python -m llama_cpp.server` on the artifact
+on 127.0.0.1 and stops it in `unload`. Everything is measured from the client: the
+streamed chunks of /v1/completions, as a user of the server sees them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from harness.backends.base import Backend, BackendConfig
+from harness.errors import BackendError
+
+log = logging.getLogger(__name__)
+
+NEUTRAL_SAMPLING = {"top_p": 1.0, "top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}
+"""llama-cpp-python's server defaults to top_k 40, min_p 0.05 and repeat_penalty 1.1,
+which change even greedy output; these make temperature the only sampling setting."""
+
+_LAUNCH = (
+    "import ctypes, os, runpy, signal, sys\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"  # PR_SET_PDEATHSIG: die with the cell
+    "if os.getppid() != int(sys.argv.pop(1)):\n"
+    "    sys.exit('the harness process that started this server is gone')\n"
+    "sys.argv[0] = 'llama_cpp.server'\n"
+    "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
+)
+"""Runs llama-cpp-python's server so that it is killed if the cell process dies
+(a crashed or killed cell must not leave a server running beside the next cell)."""
+
+
+class OpenAIHttpConfig(BackendConfig):
+    base_url: str | None = Field(
+        default=None, description="an OpenAI-compatible server, e.g. http://host:8000; "
+        "unset starts llama-cpp-python's server on the artifact")
+    model: str | None = Field(default=None, description="model name sent in requests; "
+                              "default: the first one /v1/models lists")
+    api_key_env: str = Field(default="OPENAI_API_KEY",
+                             description="environment variable holding the API key, if any")
+    timeout_s: float = Field(default=600, gt=0, description="per request")
+    startup_timeout_s: float = Field(default=180, gt=0, description="bundled server start")
+    prompt_logprobs: bool = Field(
+        default=False, description="score text through echo log-probabilities "
+        "(perplexity); the backend checks the server's alignment before trusting them")
+    extra_body: dict[str, Any] = Field(
+        default_factory=lambda: dict(NEUTRAL_SAMPLING),
+        description="fields added to every completion request (replaces the default)")
+    server_args: list[str] = Field(default=[], description="more llama_cpp.server arguments")
+
+
+class OpenAIHttpBackend(Backend):
+    name: ClassVar[str] = "openai_http"
+    accepts: ClassVar[tuple[str, ...]] = ("gguf",)
+    config_cls: ClassVar[type[BackendConfig]] = OpenAIHttpConfig
+    install_hint: ClassVar[str] = "pip install 'harness[serve]'"
+    packages: ClassVar[tuple[str, ...]] = ("llama-cpp-python", "httpx")
+    modules: ClassVar[tuple[str, ...]] = ("httpx", "httpx_sse", "llama_cpp", "fastapi",
+                                          "uvicorn", "sse_starlette", "starlette_context")
+    capabilities: ClassVar[frozenset[str]] = frozenset({"generate", "serving"})
+
+    config: OpenAIHttpConfig
+
+    @classmethod
+    def capabilities_for(cls, config: BackendConfig) -> frozenset[str]:
+        if getattr(config, "prompt_logprobs", False):
+            return cls.capabilities | {"token_logprobs"}
+        return cls.capabilities
+
+    def __init__(self, config: OpenAIHttpConfig) -> None:
+        super().__init__(config)
+        self._server: subprocess.Popen | None = None
+        self._server_log: Path | None = None
+        self._client = None
+        self._echo_checked = False
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def load(self, artifact: Path) -> None:
+        import httpx
+
+        self._n_vocab = _gguf_vocab_size(Path(artifact))
+        url = self.config.base_url or self._start_server(Path(artifact))
+        self._url = url.rstrip("/")
+        key = os.environ.get(self.config.api_key_env)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._client = httpx.Client(base_url=self._url, headers=headers,
+                                    timeout=self.config.timeout_s)
+        models = [m["id"] for m in self._get("/v1/models").get("data", [])]
+        if self.config.model is None and not models:
+            raise BackendError(f"{self._url}/v1/models lists no model; fix: set model")
+        self._model_name = self.config.model or models[0]
+        self._server_info = self._describe_server()
+        # llama-cpp-python's tokenizer route; its answer for "" is [BOS] or nothing
+        probe = self._client.post("/extras/tokenize", json={"input": ""})
+        self._tokenizes = probe.status_code == 200
+        bos = probe.json()["tokens"] if self._tokenizes else []
+        self._bos = bos[0] if bos else None
+
+    def unload(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._server is not None:
+            _stop(self._server)
+            self._server = None
+            self._log_server_tail()
+
+    def processes(self) -> list[int]:
+        return [self._server.pid] if self._server is not None else []
+
+    def _start_server(self, artifact: Path) -> str:
+        if not artifact.is_file():
+            raise BackendError(f"no GGUF file at {artifact} for the bundled server")
+        port = _free_port()
+        c = self.config
+        args = ["--model", str(artifact), "--model_alias", artifact.name,
+                "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(c.n_ctx),
+                "--n_batch", str(c.n_batch), "--n_threads", str(c.threads),
+                "--n_threads_batch", str(c.threads), "--seed", str(c.seed),
+                # echo log-probabilities need every position's logits; otherwise computing
+                # them would slow every prompt the serving suite sends
+                "--logits_all", str(c.prompt_logprobs),
+                # the default cancels a streaming request when another one arrives
+                "--interrupt_requests", "False", "--verbose", "False", *c.server_args]
+        env = {k: v for k, v in os.environ.items()
+               if k.upper() not in ("HOST", "PORT", "CONFIG_FILE", "MODEL")}
+        fd, log_path = tempfile.mkstemp(prefix="harness-server-", suffix=".log")
+        self._server_log = Path(log_path)
+        with os.fdopen(fd, "wb") as out:
+            self._server = subprocess.Popen(
+                [sys.executable, "-c", _LAUNCH, str(os.getpid()), *args], stdout=out,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        self._wait_until_ready(url)
+        return url
+
+    def _wait_until_ready(self, url: str) -> None:
+        import httpx
+
+        deadline = time.monotonic() + self.config.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self._server.poll() is not None:
+                raise BackendError(f"llama-cpp-python's server exited with code "
+                                   f"{self._server.returncode}: {self._server_tail(1)}")
+            try:
+                if httpx.get(f"{url}/v1/models", timeout=5).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise BackendError(f"llama-cpp-python's server did not answer within "
+                           f"{self.config.startup_timeout_s:g} s: {self._server_tail(1)}")
+
+    def _server_tail(self, n: int) -> str:
+        if self._server_log is None or not self._server_log.is_file():
+            return ""
+        lines = [ln for ln in self._server_log.read_text(errors="replace").splitlines()
+                 if ln.strip()]
+        return " | ".join(lines[-n:])
+
+    def _log_server_tail(self) -> None:
+        if self._server_log is not None and self._server_log.is_file():
+            log.info("server log, last lines: %s", self._server_tail(5))
+            self._server_log.unlink()
+
+    def _describe_server(self) -> dict:
+        """What the server says it is (FastAPI servers such as llama-cpp-python's and
+        vLLM's publish their title and version in /openapi.json)."""
+        info: dict = {"base_url": self._url, "bundled": self._server is not None,
+                      "model": self._model_name}
+        try:
+            spec = self._client.get("/openapi.json").json().get("info", {})
+            info["server"] = f"{spec.get('title', '?')} {spec.get('version', '?')}"
+        except Exception:  # not every server publishes one; the name is then unknown
+            info["server"] = "unknown"
+        return info
+
+    # -- HTTP ------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, body: dict | None = None) -> dict:
+        import httpx
+
+        if self._client is None:
+            raise BackendError("the openai_http backend is not loaded")
+        try:
+            response = self._client.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise BackendError(f"no answer from {self._url}{path}: {exc}; fix: start the "
+                               "server or correct base_url") from None
+        if response.status_code != 200:
+            raise BackendError(f"{self._url}{path} answered {response.status_code}: "
+                               f"{response.text[:300]}")
+        return response.json()
+
+    def _get(self, path: str) -> dict:
+        return self._request("GET", path)
+
+    def _post(self, path: str, body: dict) -> dict:
+        return self._request("POST", path, body)
+
+    def _completion_body(self, prompt: str, max_tokens: int, **fields: Any) -> dict:
+        return {**self.config.extra_body, "model": self._model_name, "prompt": prompt,
+                "max_tokens": max_tokens, **fields}
+
+    def _stream(self, body: dict) -> Iterator[str]:
+        """Text of each streamed completion chunk, as it arrives."""
+        import httpx
+        from httpx_sse import connect_sse
+
+        try:
+            with connect_sse(self._client, "POST", "/v1/completions",
+                             json={**body, "stream": True}) as events:
+                if events.response.status_code != 200:
+                    events.response.read()
+                    raise BackendError(f"{self._url}/v1/completions answered "
+                                       f"{events.response.status_code}: "
+                                       f"{events.response.text[:300]}")
+                for event in events.iter_sse():
+                    if event.data.strip() == "[DONE]":
+                        return
+                    for choice in json.loads(event.data).get("choices", []):
+                        if choice.get("text"):
+                            yield choice["text"]
+        except httpx.HTTPError as exc:
+            raise BackendError(f"streaming from {self._url}/v1/completions failed: "
+                               f"{exc}") from None
+
+    # -- tokens ----------------------------------------------------------------------
+
+    @property
+    def vocab_size(self) -> int:
+        return self._n_vocab
+
+    def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
+        if not self._tokenizes:
+            raise BackendError(f"{self._server_info['server']} at {self._url} has no "
+                               "/extras/tokenize route (llama-cpp-python's), which this "
+                               "backend tokenizes through")
+        # llama-cpp-python's route adds BOS whenever the model does, so drop it on request
+        tokens = self._post("/extras/tokenize", {"input": text, "model": self._model_name}
+                            )["tokens"]
+        if not add_bos and tokens and self._bos is not None and tokens[0] == self._bos:
+            tokens = tokens[1:]
+        return tokens
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return self._post("/extras/detokenize", {"tokens": list(tokens),
+                                                 "model": self._model_name})["text"]
+
+    def bos_token(self) -> int | None:
+        """The BOS token the server puts before every prompt (None if it adds none)."""
+        return self._bos
+
+    def _prompt_text(self, tokens: Sequence[int]) -> str:
+        """Token ids as the prompt text the server turns back into them (it adds BOS)."""
+        if tokens and self._bos is not None and tokens[0] == self._bos:
+            tokens = tokens[1:]
+        return self.detokenize(tokens)
+
+    # -- generation ------------------------------------------------------------------
+
+    def generate(self, prompt: Sequence[int], max_new_tokens: int, temperature: float = 0.0,
+                 seed: int = 0) -> Iterator[int]:
+        """Streams from the server; each chunk's text is turned back into token ids."""
+        body = self._completion_body(self._prompt_text(prompt), max_new_tokens,
+                                     temperature=temperature, seed=seed)
+        for text in self._stream(body):
+            yield from self.tokenize(text, add_bos=False)
+
+    def stream_completion(self, prompt: str, max_tokens: int) -> Iterator[int]:
+        """One chunk is one token on llama-cpp-python's server, except that a character
+        made of several tokens arrives as one chunk (then counted once)."""
+        body = self._completion_body(prompt, max_tokens, temperature=0.0,
+                                     min_tokens=max_tokens, ignore_eos=True)
+        for _ in self._stream(body):
+            yield 1
+
+    # -- scoring through echo --------------------------------------------------------
+
+    def token_logprobs(self, tokens: Sequence[int], first: int = 0) -> np.ndarray:
+        """From `echo` log-probabilities. OpenAI's convention leaves the first prompt
+        token without one, so with a server-added BOS position 0 cannot be scored."""
+        if not self.config.prompt_logprobs:
+            raise BackendError("token log-probabilities need prompt_logprobs: true "
+                               "in the openai_http backend settings")
+        self._check_echo_alignment()
+        offset = 1 if self._bos is not None and tokens and tokens[0] == self._bos else 0
+        values = self._echo_logprobs(tokens)
+        out = np.empty(len(tokens) - 1 - first, dtype=np.float64)
+        for k in range(len(out)):
+            value = values[first + k + 1 - offset]
+            if value is None:
+                raise BackendError(f"the server gives no log-probability for token "
+                                   f"{first + k + 1} (the first after BOS); fix: score "
+                                   "from a later position (perplexity scheme llama.cpp)")
+            out[k] = value
+        return out
+
+    def _echo_logprobs(self, tokens: Sequence[int]) -> list[float | None]:
+        """The server's echo log-probability of each prompt token after any BOS it adds."""
+        if self._bos is not None and tokens[:1] != [self._bos]:
+            raise BackendError("the server puts BOS before every prompt, and these tokens "
+                               "do not start with it; their scores would have other context")
+        text = self._prompt_text(tokens)
+        again = self.tokenize(text)
+        if again != list(tokens):
+            pairs = zip(again, tokens, strict=False)
+            at = next((i for i, (a, b) in enumerate(pairs) if a != b),
+                      min(len(again), len(tokens)))
+            raise BackendError(f"the server reads the text of these {len(tokens)} tokens "
+                               f"back as {len(again)} tokens (first difference at {at}); "
+                               "its log-probabilities would score other tokens")
+        body = self._completion_body(text, 1, temperature=0.0, echo=True, logprobs=0)
+        choice = self._post("/v1/completions", body)["choices"][0]
+        values = (choice.get("logprobs") or {}).get("token_logprobs")
+        n_prompt = len(tokens) - (1 if tokens[:1] == [self._bos] and tokens else 0)
+        if not values or len(values) < n_prompt:
+            raise BackendError("the server returned no echo log-probabilities for the "
+                               "prompt; it cannot score text")
+        return values[:n_prompt]
+
+    def _check_echo_alignment(self) -> None:
+        """Echo log-probabilities must agree with the server's own log-probability of a
+        token it generates. llama-cpp-python 0.3.36 shifts them by one position for
+        models that add no BOS (each token is scored by the distribution after it)."""
+        if self._echo_checked:
+            return
+        probe = self.tokenize("The capital of France is")
+        body = self._completion_body(self._prompt_text(probe), 1, temperature=0.0,
+                                     logprobs=0)
+        choice = self._post("/v1/completions", body)["choices"][0]
+        generated = self.tokenize(choice["text"], add_bos=False)
+        expected = (choice.get("logprobs") or {}).get("token_logprobs") or [None]
+        if len(generated) != 1 or expected[0] is None:
+            raise BackendError("could not check the server's echo log-probabilities "
+                               "(no single generated token with a log-probability)")
+        got = self._echo_logprobs(probe + generated)[-1]
+        if got is None or abs(got - expected[0]) > 0.05:
+            raise BackendError(
+                f"{self._server_info['server']} echoes log p = {got} for a token it "
+                f"generated with log p = {expected[0]:.4f}: its prompt log-probabilities "
+                "are misaligned (llama-cpp-python 0.3.36 shifts them by one token for "
+                "models that add no BOS), so this server cannot score text")
+        self._echo_checked = True
+
+    # -- what an HTTP client cannot do -----------------------------------------------
+
+    def _no(self, what: str):
+        raise BackendError(f"openai_http cannot {what} over HTTP")
+
+    def reset(self) -> None:
+        """Every request starts from its own prompt; there is no cache to clear here."""
+
+    def prefill(self, tokens: Sequence[int]) -> None:
+        self._no("time a bare prefill")
+
+    def decode_step(self, token: int) -> None:
+        self._no("time a single decode step")
+
+    def last_logits(self) -> np.ndarray:
+        self._no("return logits")
+
+    def ends_generation(self, token: int) -> bool:
+        self._no("tell end-of-generation tokens")
+
+    def logprob_rows(self, tokens: Sequence[int], first: int = 0
+                     ) -> Iterator[tuple[int, np.ndarray]]:
+        self._no("return full-vocabulary log-probabilities")
+
+    def settings(self) -> dict:
+        info = super().settings()
+        info.pop("extra_body", None)
+        info["request_fields"] = dict(self.config.extra_body)
+        if getattr(self, "_server_info", None):
+            info.update(self._server_info)
+        return info
+
+
+def _gguf_vocab_size(path: Path) -> int:
+    """Vocabulary size from the GGUF's metadata: OpenAI's API does not tell it."""
+    import gguf
+
+    try:
+        reader = gguf.GGUFReader(str(path))
+        field = reader.fields.get("tokenizer.ggml.tokens")
+        if field is None:
+            raise ValueError("no tokenizer.ggml.tokens")
+        return len(field.data)
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        raise BackendError(f"{path} is not a readable GGUF file ({exc})") from None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group (uvicorn shuts down cleanly), then SIGKILL
+    if it lingers."""
+    for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait_s)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    proc.wait()
