@@ -22,7 +22,7 @@ CAPABILITIES = {
     "generate": "stream generated tokens (generate)",
     "logprob_rows": "full-vocabulary log-probabilities of a text (logprob_rows)",
     "scoring": "log-probabilities of continuations (continuation_logprobs)",
-    "token_logprobs": "log-probabilities of a text's own tokens (token_logprobs)",
+    "token_logprobs": "give log-probabilities of a text's own tokens (token_logprobs)",
     "serving": "serve concurrent streaming completion requests (stream_completion)",
 }
 """Capability name -> what it means. In-process engines have all but "serving"; an

@@ -263,8 +263,30 @@ class OpenAIHttpBackend(Backend):
         return tokens
 
     def detokenize(self, tokens: Sequence[int]) -> str:
-        return self._post("/extras/detokenize", {"tokens": list(tokens),
-                                                 "model": self._model_name})["text"]
+        """llama-cpp-python's route decodes UTF-8 strictly and fails on a token that is only
+        part of a character; then each token is decoded alone and such a part becomes
+        U+FFFD, as the in-process backends' errors="replace" would render it."""
+        try:
+            return self._detokenize(tokens)
+        except _UndecodableText:
+            if len(tokens) == 1:
+                return "\ufffd"
+        out = []
+        for token in tokens:
+            try:
+                out.append(self._detokenize([token]))
+            except _UndecodableText:
+                out.append("\ufffd")
+        return "".join(out)
+
+    def _detokenize(self, tokens: Sequence[int]) -> str:
+        try:
+            return self._post("/extras/detokenize", {"tokens": list(tokens),
+                                                     "model": self._model_name})["text"]
+        except BackendError as exc:
+            if "codec can't decode" in str(exc):
+                raise _UndecodableText(str(exc)) from None
+            raise
 
     def bos_token(self) -> int | None:
         """The BOS token the server puts before every prompt (None if it adds none)."""
@@ -393,6 +415,10 @@ class OpenAIHttpBackend(Backend):
         if getattr(self, "_server_info", None):
             info.update(self._server_info)
         return info
+
+
+class _UndecodableText(BackendError):
+    """The server could not turn these tokens into UTF-8 text."""
 
 
 def _gguf_vocab_size(path: Path) -> int:

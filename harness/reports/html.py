@@ -38,6 +38,7 @@ class HtmlReporter(Reporter):
             figures.bars(frame, "prefill_tokens_per_s", "Prefill tokens/s per model x format",
                          "tokens/s", format_order=order),
             figures.bars(frame, "ttft_ms", "Time to first token", "ms", format_order=order),
+            figures.serving(frame),
             figures.memory_vs_size(frame, order),
             figures.speed_vs_size(frame),
             figures.bars(frame, "perplexity", "Perplexity per model x format (lower is better)",
