@@ -1,8 +1,11 @@
 """Text corpora for perplexity and KL divergence.
 
 The default is real prose that ships with every CPython: the language reference
-topics behind `help()` (`pydoc_data.topics`), about 465 KB of English. A user names a
-local text file, or a Hugging Face dataset (fetched only then, through `datasets`).
+topics behind `help()` (`pydoc_data.topics`), about 465 KB of English. A second built-in
+text, `python-docstrings`, is the long docstrings of the standard library's top-level
+modules (read with `ast`, nothing imported): different prose from the same place, used
+to calibrate quantizers so that calibration never sees the evaluation text. A user names
+a local text file, or a Hugging Face dataset (fetched only then, through `datasets`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 DEFAULT_CORPUS = "python-docs"
+CALIBRATION_CORPUS = "python-docstrings"
 
 
 class HfCorpus(BaseModel):
@@ -43,10 +47,12 @@ def load_text(spec: CorpusSpec) -> str:
         from pydoc_data.topics import topics
 
         return "\n\n".join(topics[key] for key in sorted(topics))
+    if spec == CALIBRATION_CORPUS:
+        return _stdlib_docstrings()
     path = Path(spec).expanduser()
     if not path.is_file():
-        raise ValueError(f"no corpus file at {path}; fix: give a text file or "
-                         f"'{DEFAULT_CORPUS}'")
+        raise ValueError(f"no corpus file at {path}; fix: give a text file, "
+                         f"'{DEFAULT_CORPUS}' or '{CALIBRATION_CORPUS}'")
     return path.read_text(encoding="utf-8", errors="replace")
 
 
@@ -66,3 +72,21 @@ def check_length(spec: CorpusSpec, min_tokens: int) -> None:
     if size < min_tokens:
         raise ValueError(f"corpus {spec} has {size} bytes, fewer than the {min_tokens} tokens "
                          "one window needs; fix: use a longer text or a smaller n_ctx")
+
+
+def _stdlib_docstrings(min_chars: int = 200) -> str:
+    import ast
+    import sysconfig
+
+    kinds = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    docs = []
+    for file in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py")):
+        try:
+            tree = ast.parse(file.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        for node in ast.walk(tree):
+            doc = ast.get_docstring(node) if isinstance(node, kinds) else None
+            if doc and len(doc) >= min_chars:
+                docs.append(doc)
+    return "\n\n".join(docs)
