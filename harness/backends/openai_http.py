@@ -5,10 +5,17 @@ vLLM serve, Ollama's /v1, LM Studio); the artifact then only names what that ser
 said to run. Without it, the backend starts `python -m llama_cpp.server` on the artifact
 on 127.0.0.1 and stops it in `unload`. Everything is measured from the client: the
 streamed chunks of /v1/completions, as a user of the server sees them.
+
+Tokens are counted with the artifact's own vocabulary, read in-process by llama.cpp
+(vocab only, a few MB): it is the tokenizer llama.cpp-based servers run, it works for
+servers without tokenizer routes, and it never waits on the server, whose llama-cpp-python
+routes queue behind a streaming request until it ends. Where the server has
+`/extras/tokenize`, `load` checks that both read a text the same way.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -96,7 +103,7 @@ class OpenAIHttpBackend(Backend):
     def load(self, artifact: Path) -> None:
         import httpx
 
-        self._n_vocab = _gguf_vocab_size(Path(artifact))
+        self._vocab = _Vocab(Path(artifact))
         url = self.config.base_url or self._start_server(Path(artifact))
         self._url = url.rstrip("/")
         key = os.environ.get(self.config.api_key_env)
@@ -108,13 +115,13 @@ class OpenAIHttpBackend(Backend):
             raise BackendError(f"{self._url}/v1/models lists no model; fix: set model")
         self._model_name = self.config.model or models[0]
         self._server_info = self._describe_server()
-        # llama-cpp-python's tokenizer route; its answer for "" is [BOS] or nothing
-        probe = self._client.post("/extras/tokenize", json={"input": ""})
-        self._tokenizes = probe.status_code == 200
-        bos = probe.json()["tokens"] if self._tokenizes else []
-        self._bos = bos[0] if bos else None
+        self._bos = self._vocab.bos if self._vocab.adds_bos else None
+        self._check_same_tokenizer()
 
     def unload(self) -> None:
+        if getattr(self, "_vocab", None) is not None:
+            self._vocab.free()
+            self._vocab = None
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -246,47 +253,30 @@ class OpenAIHttpBackend(Backend):
 
     # -- tokens ----------------------------------------------------------------------
 
+    def _check_same_tokenizer(self) -> None:
+        """The server must read text as the artifact's vocabulary does (a base_url server
+        may run another model than the artifact names)."""
+        text = "The capital of France is Paris. Überprüfung: 3.14159!"
+        try:
+            served = self._client.post("/extras/tokenize", json={"input": text})
+        except Exception:  # no such route on this server: nothing to compare with
+            return
+        if served.status_code == 200 and served.json().get("tokens") != self.tokenize(text):
+            raise BackendError(f"the server at {self._url} tokenizes text differently from "
+                               f"the artifact; fix: name the GGUF that server runs")
+
     @property
     def vocab_size(self) -> int:
-        return self._n_vocab
+        return self._vocab.n_tokens
 
     def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
-        if not self._tokenizes:
-            raise BackendError(f"{self._server_info['server']} at {self._url} has no "
-                               "/extras/tokenize route (llama-cpp-python's), which this "
-                               "backend tokenizes through")
-        # llama-cpp-python's route adds BOS whenever the model does, so drop it on request
-        tokens = self._post("/extras/tokenize", {"input": text, "model": self._model_name}
-                            )["tokens"]
-        if not add_bos and tokens and self._bos is not None and tokens[0] == self._bos:
-            tokens = tokens[1:]
-        return tokens
+        return self._vocab.tokenize(text, add_bos)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
-        """llama-cpp-python's route decodes UTF-8 strictly and fails on a token that is only
-        part of a character; then each token is decoded alone and such a part becomes
-        U+FFFD, as the in-process backends' errors="replace" would render it."""
-        try:
-            return self._detokenize(tokens)
-        except _UndecodableText:
-            if len(tokens) == 1:
-                return "\ufffd"
-        out = []
-        for token in tokens:
-            try:
-                out.append(self._detokenize([token]))
-            except _UndecodableText:
-                out.append("\ufffd")
-        return "".join(out)
+        return b"".join(self._vocab.piece(t) for t in tokens).decode(errors="replace")
 
-    def _detokenize(self, tokens: Sequence[int]) -> str:
-        try:
-            return self._post("/extras/detokenize", {"tokens": list(tokens),
-                                                     "model": self._model_name})["text"]
-        except BackendError as exc:
-            if "codec can't decode" in str(exc):
-                raise _UndecodableText(str(exc)) from None
-            raise
+    def piece_bytes(self, token: int) -> bytes:
+        return self._vocab.piece(token)
 
     def bos_token(self) -> int | None:
         """The BOS token the server puts before every prompt (None if it adds none)."""
@@ -417,22 +407,46 @@ class OpenAIHttpBackend(Backend):
         return info
 
 
-class _UndecodableText(BackendError):
-    """The server could not turn these tokens into UTF-8 text."""
+class _Vocab:
+    """A GGUF's tokenizer through llama.cpp, without the weights. Reads prompts as
+    llama-cpp-python's server does (special tokens parsed, BOS as the model says)."""
 
+    def __init__(self, path: Path) -> None:
+        import llama_cpp as lc
 
-def _gguf_vocab_size(path: Path) -> int:
-    """Vocabulary size from the GGUF's metadata: OpenAI's API does not tell it."""
-    import gguf
+        self._lc = lc
+        lc.llama_backend_init()
+        params = lc.llama_model_default_params()
+        params.vocab_only = True
+        self._model = lc.llama_model_load_from_file(str(path).encode(), params)
+        if not self._model:
+            raise BackendError(f"llama.cpp could not read the vocabulary of {path}")
+        self._vocab = lc.llama_model_get_vocab(self._model)
+        self.n_tokens = lc.llama_vocab_n_tokens(self._vocab)
+        self.bos = int(lc.llama_vocab_bos(self._vocab))
+        self.adds_bos = bool(lc.llama_vocab_get_add_bos(self._vocab)) and self.bos >= 0
+        self._pieces: dict[int, bytes] = {}
 
-    try:
-        reader = gguf.GGUFReader(str(path))
-        field = reader.fields.get("tokenizer.ggml.tokens")
-        if field is None:
-            raise ValueError("no tokenizer.ggml.tokens")
-        return len(field.data)
-    except (OSError, ValueError, KeyError, IndexError) as exc:
-        raise BackendError(f"{path} is not a readable GGUF file ({exc})") from None
+    def tokenize(self, text: str, add_bos: bool) -> list[int]:
+        raw = text.encode()
+        capacity = len(raw) + 8
+        buf = (self._lc.llama_token * capacity)()
+        n = self._lc.llama_tokenize(self._vocab, raw, len(raw), buf, capacity, add_bos, True)
+        if n < 0:
+            raise BackendError(f"tokenizer needs {-n} slots, had {capacity}")
+        return list(buf[:n])
+
+    def piece(self, token: int) -> bytes:
+        if token not in self._pieces:
+            buf = ctypes.create_string_buffer(256)
+            n = self._lc.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+            self._pieces[token] = buf.raw[: max(n, 0)]
+        return self._pieces[token]
+
+    def free(self) -> None:
+        if self._model:
+            self._lc.llama_model_free(self._model)
+            self._model = None
 
 
 def _free_port() -> int:
