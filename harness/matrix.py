@@ -68,7 +68,8 @@ def expand(plan: Plan, models: Sequence[str] = (), formats: Sequence[str] = (),
                                    f"{container} files")
                     continue
                 for suite in suite_names:
-                    missing = _missing(backend_cls, plan.backends[backend], suite)
+                    missing = _missing(backend_cls, plan.backends[backend], suite,
+                                       plan.suites[suite])
                     if missing:
                         skipped.append(f"{model} {fmt} {suite} on {backend}: {backend} cannot "
                                        f"{CAPABILITIES.get(missing, missing)}")
@@ -82,9 +83,10 @@ def expand(plan: Plan, models: Sequence[str] = (), formats: Sequence[str] = (),
     return Matrix(cells, skipped)
 
 
-def _missing(backend_cls, config, suite: str) -> str | None:
-    """The first capability `suite` needs that the backend lacks under `config`, if any."""
-    needs = registry("suites").get(suite).requires
+def _missing(backend_cls, config, suite: str, params) -> str | None:
+    """The first capability `suite` needs with `params` that the backend lacks under
+    `config`, if any."""
+    needs = registry("suites").get(suite).needs(params)
     has = backend_cls.capabilities_for(config)
     return next((c for c in needs if c not in has), None)
 

@@ -11,10 +11,14 @@ from harness.errors import ConfigError
 from harness.matrix import expand
 from tests.conftest import ROOT, harness_cmd
 
-SUITE_FILES = sorted((ROOT / "suites").glob("*.yaml"))
+SUITE_FILES = [
+    # a plan naming vLLM loads only where vLLM is installed: `pytest -m vllm` (nox -s vllm)
+    pytest.param(p, id=p.name, marks=[pytest.mark.vllm] if "vllm" in p.name else [])
+    for p in sorted((ROOT / "suites").glob("*.yaml"))
+]
 
 
-@pytest.mark.parametrize("path", SUITE_FILES, ids=[p.name for p in SUITE_FILES])
+@pytest.mark.parametrize("path", SUITE_FILES)
 def test_declared_suite_loads_and_expands(path: Path) -> None:
     plan = load_plan(path)
     matrix = expand(plan)
@@ -42,6 +46,8 @@ BAD = [
     ("unknown-model", GOOD.replace("smollm2-135m", "smollm3"), "models[0]", "smollm2-135m"),
     ("missing-model-file", GOOD.replace("[smollm2-135m]", "[{name: x, path: nope.gguf}]"),
      "models[0].path", "path"),
+    ("model-folder-without-config", GOOD.replace("[smollm2-135m]", "[{name: x, path: .}]"),
+     "models[0].path", "folder"),
     ("unknown-backend-key", GOOD.replace("threads: 2", "thread: 2"), "backends.llama_cpp.thread",
      "threads"),
     ("bad-threads", GOOD.replace("threads: 2", "threads: 0"), "backends.llama_cpp.threads",
@@ -111,3 +117,20 @@ def test_relative_model_path_starts_at_suite_folder(tmp_path: Path) -> None:
     path.write_text(GOOD.replace("[smollm2-135m]", "[{name: mine, path: m.gguf}]"))
     plan = load_plan(path)
     assert plan.models[0].resolve() == (tmp_path / "m.gguf").resolve()
+
+
+def test_model_folder_is_an_hf_source(tmp_path: Path) -> None:
+    """A Hugging Face folder the user points to (e.g. an AWQ checkpoint) loads as the
+    source format of backends that load "hf" folders."""
+    (tmp_path / "awq").mkdir()
+    (tmp_path / "awq" / "config.json").write_text("{}")
+    path = tmp_path / "folder.yaml"
+    path.write_text(GOOD.replace("[smollm2-135m]", "[{name: mine, path: awq}]")
+                    .replace("llama_cpp: {threads: 2, n_ctx: 256}",
+                             "llama_cpp: {n_ctx: 256}\n  transformers: {n_ctx: 256}"))
+    plan = load_plan(path)
+    assert plan.models[0].container() == "hf"
+    assert plan.models[0].resolve() == (tmp_path / "awq").resolve()
+    matrix = expand(plan)
+    assert [c.backend for c in matrix.cells] == ["transformers"]
+    assert any("llama_cpp does not load hf" in s for s in matrix.skipped)

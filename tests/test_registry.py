@@ -89,3 +89,12 @@ def test_suite_needing_a_missing_capability_is_skipped_with_reason(tmp_path: Pat
     assert "source throughput on generate-only: generate-only cannot time prefill" in out
     assert "│ 1 │ smollm2-135m │ source │ generate-only │ memory │" in proc.stdout
     assert "throughput │" not in proc.stdout
+
+
+def test_throughput_with_a_ttft_prompt_runs_on_a_generate_only_backend(tmp_path: Path) -> None:
+    suite = tmp_path / "caps.yaml"
+    suite.write_text("name: c\nmodels: [smollm2-135m]\nbackends: {generate-only: }\n"
+                     "suites: {throughput: {ttft_prompt_tokens: 8}}\n")
+    proc = harness_cmd("run", str(suite), "--dry-run", env={**plugin_env(), "COLUMNS": "300"})
+    assert proc.returncode == 0, proc.stderr
+    assert "│ 1 │ smollm2-135m │ source │ generate-only │ throughput │" in proc.stdout

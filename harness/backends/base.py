@@ -92,6 +92,14 @@ class Backend(ABC):
 
         return all(find_spec(module) is not None for module in cls.modules)
 
+    @classmethod
+    def interpreter(cls) -> str:
+        """The Python that runs this backend's cells: this one, unless the engine lives in
+        an environment of its own because its pins clash with the harness's."""
+        import sys
+
+        return sys.executable
+
     def check_fits(self, n_tokens: int) -> None:
         """Refuse work that would overflow the configured context."""
         from harness.errors import BackendError

@@ -45,11 +45,13 @@ class ModelSource(ABC):
 
 @dataclass(frozen=True)
 class LocalFile(ModelSource):
+    """A model file, or a Hugging Face model folder (e.g. an AWQ or GPTQ checkpoint)."""
+
     path: str = ""
 
     def resolve(self) -> Path:
         path = Path(self.path).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise ModelSourceError(f"model '{self.name}': no file at {path}")
         return path.resolve()
 
@@ -58,6 +60,9 @@ class LocalFile(ModelSource):
 
     def filename_hint(self) -> str:
         return self.path
+
+    def container(self) -> str:
+        return "hf" if Path(self.path).expanduser().is_dir() else super().container()
 
 
 @dataclass(frozen=True)

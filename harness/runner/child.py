@@ -23,8 +23,10 @@ class ChildOutcome:
 
 
 def run_child(spec: dict, timeout_s: float, log_path: Path,
-              tick: Callable[[float], None] | None = None) -> ChildOutcome:
-    """Run `harness.runner.worker` on `spec`; never raises for the child's failures."""
+              tick: Callable[[float], None] | None = None,
+              python: str | None = None) -> ChildOutcome:
+    """Run `harness.runner.worker` on `spec` with `python` (default: this interpreter);
+    never raises for the child's failures."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="harness-cell-") as tmp:
         spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
@@ -32,7 +34,8 @@ def run_child(spec: dict, timeout_s: float, log_path: Path,
         start = time.monotonic()
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "harness.runner.worker", str(spec_path), str(out_path)],
+                [python or sys.executable, "-m", "harness.runner.worker",
+                 str(spec_path), str(out_path)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )

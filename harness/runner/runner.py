@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from harness import __version__
-from harness.cache import sha256_file
+from harness.cache import sha256_path
 from harness.config import Plan
 from harness.errors import HarnessError, UsageError
 from harness.formats import resolve
@@ -103,7 +103,7 @@ def run_matrix(plan: Plan, matrix: Matrix, results_root: Path, profiles_dir: Pat
             observer.step(f"fetching model {cell.model}", None)
             try:
                 path = models[cell.model].resolve()
-                sources[cell.model] = (path, sha256_file(path))
+                sources[cell.model] = (path, sha256_path(path))
             except HarnessError as exc:
                 sources[cell.model] = str(exc)
         source = sources[cell.model]
@@ -129,7 +129,8 @@ def run_matrix(plan: Plan, matrix: Matrix, results_root: Path, profiles_dir: Pat
             spec = {"task": "cell", "cell": cell.to_dict(), "artifact": artifact,
                     "extra_artifacts": extra}
             outcome = run_child(spec, plan.timeout_s, store.dir / "logs" / f"{key}.log",
-                                tick=observer.tick)
+                                tick=observer.tick,
+                                python=registry("backends").get(cell.backend).interpreter())
             duration = outcome.duration_s
             payload, error = outcome.payload, outcome.error
             if outcome.ok:

@@ -57,6 +57,11 @@ class Suite(ABC):
     description: ClassVar[str] = ""
     requires: ClassVar[tuple[str, ...]] = ()
     """Backend capabilities the suite uses (see harness.backends.base.CAPABILITIES)."""
+
+    @classmethod
+    def needs(cls, params: SuiteParams) -> tuple[str, ...]:
+        """The capabilities a run with `params` uses (some parameters switch parts off)."""
+        return cls.requires
     samples_memory: ClassVar[bool] = False
     """Run the RSS sampler thread during the cell. Off by default: a thread waking every
     few milliseconds steals CPU from the engine and would bias speed measurements."""

@@ -3,6 +3,8 @@
 Follows llama-bench: synthetic prompts of exact token length (random ids after
 BOS), a cleared KV cache per repetition, warm-up runs that are not stored, and
 decode timed as bare `decode_step` calls from an empty context (no sampling).
+An engine without "steps" (one that samples after every forward pass) gets only the
+part timed through `generate`: TTFT, inter-token latency and the decode rate it streams.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from harness.backends.base import Backend
+from harness.errors import HarnessError
 from harness.runner.context import CellContext
 from harness.suites.base import Metric, Suite, SuiteParams
 
@@ -35,6 +38,12 @@ class ThroughputSuite(Suite):
     params_cls: ClassVar[type[SuiteParams]] = ThroughputParams
     description: ClassVar[str] = "prefill/decode tokens per second, TTFT, inter-token latency"
     requires: ClassVar[tuple[str, ...]] = ("steps", "generate")
+    """Prefill and decode tokens/s need "steps", TTFT and ITL "generate"; with a TTFT
+    prompt an engine without "steps" gets the generate part alone."""
+
+    @classmethod
+    def needs(cls, params: ThroughputParams) -> tuple[str, ...]:
+        return ("generate",) if params.ttft_prompt_tokens else ("steps",)
 
     def run(self, backend: Backend, params: ThroughputParams, ctx: CellContext) -> list[Metric]:
         rng = ctx.rng()
@@ -46,6 +55,18 @@ class ThroughputSuite(Suite):
                 tokens[0] = bos
             return tokens
 
+        steps = "steps" in type(backend).capabilities_for(backend.config)
+        if not steps and not params.ttft_prompt_tokens:
+            raise HarnessError(f"backend {backend.name} cannot time bare prefill and decode "
+                               "steps; fix: set ttft_prompt_tokens above 0 to time it through "
+                               "generate")
+        metrics = self._steps(backend, params, synthetic) if steps else []
+        if params.ttft_prompt_tokens:
+            metrics += self._latency(backend, params, synthetic)
+        return metrics
+
+    @staticmethod
+    def _steps(backend: Backend, params: ThroughputParams, synthetic) -> list[Metric]:
         metrics: list[Metric] = []
         for n_prompt in params.prompt_lengths:
             samples = []
@@ -72,14 +93,11 @@ class ThroughputSuite(Suite):
                 samples.append(params.gen_tokens / elapsed)
         metrics.append(Metric("decode_tokens_per_s", "tokens/s", samples, True,
                               {"gen_tokens": params.gen_tokens}))
-
-        if params.ttft_prompt_tokens:
-            metrics += self._latency(backend, params, synthetic)
         return metrics
 
     @staticmethod
     def _latency(backend: Backend, params: ThroughputParams, synthetic) -> list[Metric]:
-        ttft, itl = [], []
+        ttft, itl, rate = [], [], []
         for rep in range(params.warmup + params.repetitions):
             prompt = synthetic(params.ttft_prompt_tokens)
             start = last = time.perf_counter()
@@ -94,6 +112,11 @@ class ThroughputSuite(Suite):
             if rep >= params.warmup:
                 ttft.append(first * 1000)
                 itl += [g * 1000 for g in gaps]
+                if gaps:
+                    rate.append(len(gaps) / sum(gaps))
         tags = {"prompt_tokens": params.ttft_prompt_tokens, "gen_tokens": params.gen_tokens}
-        return [Metric("ttft_ms", "ms", ttft, False, tags),
-                Metric("itl_ms", "ms", itl, False, tags)]
+        metrics = [Metric("ttft_ms", "ms", ttft, False, tags),
+                   Metric("itl_ms", "ms", itl, False, tags)]
+        if rate:  # the decode rate a caller of generate sees: sampling and bookkeeping included
+            metrics.append(Metric("stream_decode_tokens_per_s", "tokens/s", rate, True, tags))
+        return metrics
