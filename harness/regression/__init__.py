@@ -1,0 +1,1 @@
+"""Regression detection between stored runs: thresholds, baselines, comparison, export."""
