@@ -8,7 +8,7 @@ import sys
 import typer
 from rich.console import Console
 
-from harness.cli import list_cmd, profile_cmd, report_cmd, run_cmd
+from harness.cli import list_cmd, profile_cmd, regression_cmd, report_cmd, run_cmd
 from harness.errors import HarnessError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -17,6 +17,11 @@ app.command("run")(run_cmd.run)
 app.command("profile")(profile_cmd.profile)
 app.command("report")(report_cmd.report)
 app.command("list")(list_cmd.list_)
+app.command("compare")(regression_cmd.compare)
+app.command("nightly")(regression_cmd.nightly)
+app.command("trend")(regression_cmd.trend)
+app.add_typer(regression_cmd.baseline_app, name="baseline")
+app.add_typer(regression_cmd.export_app, name="export")
 
 err_console = Console(stderr=True)
 

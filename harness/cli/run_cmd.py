@@ -43,17 +43,26 @@ def run(
     if dry_run:
         _print_matrix(matrix)
         return
+    summary = execute(plan, matrix, results_dir, profiles_dir,
+                      resume=(run_id or "latest") if resume else None)
+    if report:
+        write_report(plan, summary, profiles_dir, report_dir)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def execute(plan, matrix, results_dir: Path, profiles_dir: Path, resume: str | None = None):
+    """Run the matrix with a progress display; print the outcome; return the RunSummary."""
     from harness.runner.runner import run_matrix
 
     observer = _Progress()
     try:
         with observer.progress:
-            summary = run_matrix(plan, matrix, results_dir, profiles_dir,
-                                 resume=(run_id or "latest") if resume else None,
+            summary = run_matrix(plan, matrix, results_dir, profiles_dir, resume=resume,
                                  observer=observer)
     except KeyboardInterrupt:
         console.print(f"interrupted: finished cells are stored under {results_dir}/"
-                      f"{observer.run_id}; continue with: harness run {suite_file} --resume")
+                      f"{observer.run_id}; continue with: harness run {plan.file} --resume")
         raise typer.Exit(130) from None
     if summary.profile_captured:
         console.print(f"captured hardware profile {summary.profile_id} in {profiles_dir}/")
@@ -62,15 +71,18 @@ def run(
                   + f" -> {summary.dir}")
     for failure in summary.failures:
         console.print(f"[red]failed[/red] {failure}", highlight=False)
-    if report:
-        from harness.reports.html import HtmlReporter
-        from harness.store import load_frame
+    return summary
 
-        out = HtmlReporter(profiles_dir).render(load_frame([summary.dir]), report_dir /
-                                    f"{summary.run_id}.html", f"{plan.name}: {summary.run_id}")
-        console.print(f"report -> {out}")
-    if summary.failed:
-        raise typer.Exit(1)
+
+def write_report(plan, summary, profiles_dir: Path, report_dir: Path) -> Path:
+    from harness.reports.html import HtmlReporter
+    from harness.store import load_frame
+
+    out = HtmlReporter(profiles_dir).render(load_frame([summary.dir]), report_dir /
+                                            f"{summary.run_id}.html",
+                                            f"{plan.name}: {summary.run_id}")
+    console.print(f"report -> {out}")
+    return out
 
 
 def _print_matrix(matrix) -> None:

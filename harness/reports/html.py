@@ -52,28 +52,9 @@ class HtmlReporter(Reporter):
                                      higher_is_better=True),
             figures.kl_vs_bits(frame),
         ]
-        parts = []
-        first = True
-        for fig in figs:
-            if fig is None:
-                continue
-            parts.append(fig.to_html(full_html=False, include_plotlyjs=first,
-                                     config={"displaylogo": False}))
-            first = False
-        body = "\n".join([
-            f"<h1>{html.escape(title)}</h1>",
-            _meta(frame),
-            *parts,
-            "<h2>Every metric</h2>",
-            _metric_table(frame),
-            _failures(frame),
+        return write_page(out, title, figs, [
+            _meta(frame), None, "<h2>Every metric</h2>", _metric_table(frame), _failures(frame),
         ])
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(f"<!doctype html><html><head><meta charset='utf-8'>"
-                       f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
-                       f"<body>{body}</body></html>", encoding="utf-8")
-        return out
-
 
     def _bandwidths(self, frame: pd.DataFrame) -> dict[str, float]:
         """Measured read bandwidth (GB/s) of each hardware profile the results name."""
@@ -85,6 +66,25 @@ class HtmlReporter(Reporter):
             if path.is_file():
                 out[profile_id] = load_profile(path)["memory"]["read_bandwidth_gb_s"]
         return out
+
+
+def write_page(out: Path, title: str, figs: list, sections: list[str | None]) -> Path:
+    """A self-contained page: the title, then `sections` in order, where a None section
+    stands for the charts (plotly.js inlined once, with the first chart)."""
+    charts, first = [], True
+    for fig in figs:
+        if fig is None:
+            continue
+        charts.append(fig.to_html(full_html=False, include_plotlyjs=first,
+                                  config={"displaylogo": False}))
+        first = False
+    body = "\n".join([f"<h1>{html.escape(title)}</h1>",
+                      *("\n".join(charts) if s is None else s for s in sections)])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(f"<!doctype html><html><head><meta charset='utf-8'>"
+                   f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+                   f"<body>{body}</body></html>", encoding="utf-8")
+    return out
 
 
 def _format_order(frame: pd.DataFrame) -> list[str]:

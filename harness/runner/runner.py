@@ -89,7 +89,8 @@ def run_matrix(plan: Plan, matrix: Matrix, results_root: Path, profiles_dir: Pat
         store = RunStore(results_root, run_id)
         store.create({"run_id": run_id, "plan_name": plan.name, "plan_file": plan.file,
                       "profile_id": profile_id, "harness_version": __version__,
-                      "git_commit": commit, "started_at": _now()})
+                      "git_commit": commit, "started_at": _now(),
+                      "regression": plan.regression.model_dump()})
     summary = RunSummary(run_id, store.dir, profile_id, captured)
     done = store.finished_keys()
     observer.run_started(run_id, len(matrix.cells), len(matrix.skipped))
