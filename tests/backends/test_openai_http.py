@@ -153,10 +153,10 @@ def test_a_server_that_dies_is_a_clean_backend_error(f16) -> None:
     try:
         psutil.Process(b.processes()[0]).kill()
         psutil.Process(b.processes()[0]).wait(10)
-        with pytest.raises(BackendError):
+        with pytest.raises(BackendError, match="streaming from"):
             list(b.stream_completion("Hello", 4))
-        with pytest.raises(BackendError):
-            b.tokenize("Hello")
+        with pytest.raises(BackendError, match="streaming from"):
+            list(b.generate(b.tokenize("Hello"), 2))
     finally:
         b.unload()
 
