@@ -283,10 +283,17 @@ class OpenAIHttpBackend(Backend):
         return self._bos
 
     def _prompt_text(self, tokens: Sequence[int]) -> str:
-        """Token ids as the prompt text the server turns back into them (it adds BOS)."""
+        """Token ids as prompt text (the server adds BOS itself). Ids that are not how the
+        tokenizer reads their text (random ones, say) read back as a few % more tokens:
+        then the text of the first as many re-read tokens goes, so that the server sees
+        the same number of prompt tokens."""
         if tokens and self._bos is not None and tokens[0] == self._bos:
             tokens = tokens[1:]
-        return self.detokenize(tokens)
+        text = self.detokenize(tokens)
+        again = self.tokenize(text, add_bos=False)
+        if len(again) > len(tokens):
+            text = self.detokenize(again[: len(tokens)])
+        return text
 
     # -- generation ------------------------------------------------------------------
 
