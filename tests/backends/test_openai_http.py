@@ -187,3 +187,14 @@ def test_harness_run_serves_measures_and_reports(tmp_path: Path) -> None:
     assert (served["median"] > 0).all()
     report = next((tmp_path / "reports").glob("*.html")).read_text()
     assert "Serving: time to first token and output tokens" in report
+
+
+def test_prompt_logprobs_setting_lets_perplexity_into_the_matrix(tmp_path: Path) -> None:
+    plan = ("name: c\nmodels: [smollm2-135m]\nformats: [f16]\n"
+            "backends:\n  openai_http: {prompt_logprobs: %s}\n"
+            "suites:\n  perplexity: {n_ctx: 64, max_tokens: 256}\n  serving:\n")
+    for setting, cells in (("false", "1 cells"), ("true", "2 cells")):
+        (tmp_path / "plan.yaml").write_text(plan % setting)
+        dry = harness_cmd("run", "plan.yaml", "--dry-run", cwd=tmp_path,
+                          env={"COLUMNS": "300"})
+        assert dry.returncode == 0 and cells in dry.stdout, dry.stdout + dry.stderr
