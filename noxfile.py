@@ -1,4 +1,4 @@
-"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s demo`, `nox -s gpu`, `nox -s vllm`."""
+"""Developer sessions: `nox -s tests`, `lint`, `demo`, `nightly`, `gpu`, `vllm`, ..."""
 
 import nox
 
@@ -38,6 +38,15 @@ def quality(session: nox.Session) -> None:
     """Perplexity, KL divergence, MMLU and HumanEval next to decode speed (suites/quality.yaml)."""
     session.install("-e", ".[llama,quality]")
     session.run("harness", "run", "suites/quality.yaml", *session.posargs)
+
+
+@nox.session
+def nightly(session: nox.Session) -> None:
+    """The hardware regression job: run suites/nightly.yaml, compare with this machine's
+    baseline, fail on a regression. Pass options through, e.g. `nox -s nightly --
+    --results-dir /srv/harness/results` (a folder that outlives the job keeps baselines)."""
+    session.install("-e", ".[llama]")
+    session.run("harness", "nightly", "suites/nightly.yaml", *session.posargs)
 
 
 @nox.session(name="vs-llama-perplexity")

@@ -58,7 +58,8 @@ def parse_threshold(text: str) -> Threshold:
         check = parse_compare_fail(str(text).strip())
     except argparse.ArgumentTypeError:
         raise ValueError(f"'{text}' is not a threshold; fix: write it as pytest-benchmark does, "
-                         "e.g. median:5% or mean:0.001") from None
+                         "e.g. median:5% (a whole percent) or mean:0.001 (in the metric's "
+                         "unit)") from None
     if check.field not in ("median", "mean", "min", "max"):
         raise ValueError(f"'{text}': {check.field} is a spread, not a level; fix: use median, "
                          "mean, min or max")
