@@ -36,6 +36,7 @@ from harness.backends.base import Backend, BackendConfig
 from harness.errors import BackendError
 
 log = logging.getLogger(__name__)
+logging.getLogger("httpx").setLevel(logging.WARNING)  # not a log line per request
 
 NEUTRAL_SAMPLING = {"top_p": 1.0, "top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}
 """llama-cpp-python's server defaults to top_k 40, min_p 0.05 and repeat_penalty 1.1,

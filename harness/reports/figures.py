@@ -192,11 +192,13 @@ def add_roofline(fig: go.Figure | None, frame: pd.DataFrame, bandwidth_gb_s: dic
 
 def serving(frame: pd.DataFrame) -> go.Figure | None:
     """Serving suite: median TTFT and aggregate output tokens/s against client concurrency."""
+    from plotly.colors import qualitative
     from plotly.subplots import make_subplots
 
     panels = (("ttft_ms", "median time to first token (ms)"),
               ("output_tokens_per_s", "output tokens/s, all requests together"))
     fig = make_subplots(rows=1, cols=2, subplot_titles=[t for _, t in panels])
+    colors: dict[str, str] = {}  # one color per series in both panels
     for col, (metric, label) in enumerate(panels, start=1):
         rows = metric_rows(frame, metric)
         rows = rows[[isinstance(t, dict) and "concurrency" in t for t in rows["metric_tags"]]]
@@ -205,10 +207,12 @@ def serving(frame: pd.DataFrame) -> go.Figure | None:
         rows = rows.assign(concurrency=[t["concurrency"] for t in rows["metric_tags"]])
         for (series, fmt), group in rows.groupby(["series", "format"], sort=True):
             group = group.sort_values("concurrency")
+            name = f"{series} · {fmt}"
+            color = colors.setdefault(name, qualitative.Plotly[len(colors)
+                                                               % len(qualitative.Plotly)])
             fig.add_trace(go.Scatter(
-                name=f"{series} · {fmt}", legendgroup=f"{series} · {fmt}",
-                showlegend=col == 1, x=group["concurrency"], y=group["median"],
-                mode="lines+markers",
+                name=name, legendgroup=name, showlegend=col == 1, x=group["concurrency"],
+                y=group["median"], mode="lines+markers", line={"color": color},
                 customdata=_custom(group, _ci_text(group, label.split(" (")[0])),
                 hovertemplate=HOVER), row=1, col=col)
         fig.update_yaxes(title_text=label, rangemode="tozero", row=1, col=col)
