@@ -61,8 +61,9 @@ class OpenAIHttpConfig(BackendConfig):
         "unset starts llama-cpp-python's server on the artifact")
     model: str | None = Field(default=None, description="model name sent in requests; "
                               "default: the first one /v1/models lists")
-    api_key_env: str = Field(default="OPENAI_API_KEY",
-                             description="environment variable holding the API key, if any")
+    api_key_env: str | None = Field(
+        default=None, description="environment variable holding the server's API key "
+        "(none is sent unless named: a key must not travel to a server it is not for)")
     timeout_s: float = Field(default=600, gt=0, description="per request")
     startup_timeout_s: float = Field(default=180, gt=0, description="bundled server start")
     prompt_logprobs: bool = Field(
@@ -105,19 +106,24 @@ class OpenAIHttpBackend(Backend):
         import httpx
 
         self._vocab = _Vocab(Path(artifact))
-        url = self.config.base_url or self._start_server(Path(artifact))
-        self._url = url.rstrip("/")
-        key = os.environ.get(self.config.api_key_env)
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self._client = httpx.Client(base_url=self._url, headers=headers,
-                                    timeout=self.config.timeout_s)
-        models = [m["id"] for m in self._get("/v1/models").get("data", [])]
-        if self.config.model is None and not models:
-            raise BackendError(f"{self._url}/v1/models lists no model; fix: set model")
-        self._model_name = self.config.model or models[0]
-        self._server_info = self._describe_server()
-        self._bos = self._vocab.bos if self._vocab.adds_bos else None
-        self._check_same_tokenizer()
+        try:
+            url = self.config.base_url or self._start_server(Path(artifact))
+            self._url = url.rstrip("/")
+            env = self.config.api_key_env
+            key = os.environ.get(env) if env else None
+            headers = {"Authorization": f"Bearer {key}"} if key else {}
+            self._client = httpx.Client(base_url=self._url, headers=headers,
+                                        timeout=self.config.timeout_s)
+            models = [m["id"] for m in self._get("/v1/models").get("data", [])]
+            if self.config.model is None and not models:
+                raise BackendError(f"{self._url}/v1/models lists no model; fix: set model")
+            self._model_name = self.config.model or models[0]
+            self._server_info = self._describe_server()
+            self._bos = self._vocab.bos if self._vocab.adds_bos else None
+            self._check_same_tokenizer()
+        except BaseException:
+            self.unload()  # the runner unloads only what loaded: stop a started server here
+            raise
 
     def unload(self) -> None:
         if getattr(self, "_vocab", None) is not None:

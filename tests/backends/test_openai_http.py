@@ -147,6 +147,13 @@ def test_no_server_at_base_url_is_a_clean_backend_error(f16) -> None:
     b.unload()
 
 
+def test_a_server_that_cannot_start_is_a_clean_backend_error(f16) -> None:
+    b = OpenAIHttpBackend(_config(server_args=["--n_gpu_layers", "many"]))
+    with pytest.raises(BackendError, match="server exited with code 2: .*n_gpu_layers"):
+        b.load(f16)
+    assert b.processes() == []
+
+
 def test_a_server_that_dies_is_a_clean_backend_error(f16) -> None:
     b = OpenAIHttpBackend(_config())
     b.load(f16)
