@@ -205,3 +205,13 @@ def test_prompt_logprobs_setting_lets_perplexity_into_the_matrix(tmp_path: Path)
         dry = harness_cmd("run", "plan.yaml", "--dry-run", cwd=tmp_path,
                           env={"COLUMNS": "300"})
         assert dry.returncode == 0 and cells in dry.stdout, dry.stdout + dry.stderr
+
+
+def test_too_few_requests_for_a_concurrency_level_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "plan.yaml").write_text(
+        "name: c\nmodels: [smollm2-135m]\nbackends: {openai_http: }\n"
+        "suites:\n  serving: {concurrency: [1, 8], requests_per_level: 4}\n")
+    proc = harness_cmd("run", "plan.yaml", "--dry-run", cwd=tmp_path, env={"COLUMNS": "300"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert ("plan.yaml: suites.serving: requests_per_level 4 is below the largest concurrency "
+            "8; fix: raise it") in " ".join((proc.stdout + proc.stderr).split())
