@@ -92,8 +92,13 @@ def _print_matrix(matrix) -> None:
     for i, cell in enumerate(matrix.cells, 1):
         table.add_row(str(i), cell.model, cell.format, cell.backend, cell.suite)
     console.print(table)
+    unloadable = [s for s in matrix.skipped if "does not load" in s]
     for skipped in matrix.skipped:
-        console.print(f"skipped: {skipped}")
+        if skipped not in unloadable or len(unloadable) <= 3:
+            console.print(f"skipped: {skipped}", highlight=False)
+    if len(unloadable) > 3:
+        console.print(f"skipped: {len(unloadable)} format x backend pairs whose backend does "
+                      "not load that format's files", highlight=False)
     console.print(f"{len(matrix.cells)} cells")
 
 
