@@ -11,6 +11,7 @@ import pandas as pd
 
 from harness.reports import figures
 from harness.reports.base import Reporter
+from harness.reports.families import families
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
@@ -35,6 +36,7 @@ class HtmlReporter(Reporter):
                               "tokens/s", format_order=order)
         figs = [
             figures.add_roofline(decode, frame, self._bandwidths(frame)),
+            families(frame),
             figures.bars(frame, "prefill_tokens_per_s", "Prefill tokens/s per model x format",
                          "tokens/s", format_order=order),
             figures.bars(frame, "ttft_ms", "Time to first token", "ms", format_order=order),
