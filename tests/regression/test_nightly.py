@@ -2,7 +2,7 @@
 re-run; `harness nightly`'s exit codes, `harness compare`, the trend report, and the
 pytest-benchmark export read by the real `pytest-benchmark compare`.
 
-The slowdown is one the harness cannot see: busy processes, one per CPU, run beside the
+The slowdown is one the harness cannot see: busy processes, two per CPU, run beside the
 candidate (same cell key, same settings), as a noisy neighbour on a CI runner would.
 """
 
@@ -34,7 +34,7 @@ GOLDEN = Path(__file__).parent / "golden" / "pytest_benchmark_keys.json"
 
 def _harness(args: list[str], cwd: Path, busy: bool = False) -> subprocess.CompletedProcess:
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-            for _ in range(os.cpu_count() or 1)] if busy else []
+            for _ in range(2 * (os.cpu_count() or 1))] if busy else []
     try:
         return subprocess.run(["harness", *args], cwd=cwd, capture_output=True, text=True,
                               timeout=900, env={**os.environ, "COLUMNS": "250"})
