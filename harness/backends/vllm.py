@@ -35,6 +35,10 @@ PYTHON_ENV = "HARNESS_VLLM_PYTHON"
 _HARNESS_DIR = str(Path(__file__).resolve().parents[1])
 _ROWS_PER_YIELD = 256
 _GIB = 1 << 30
+_LOADED: set[int] = set()
+"""Backends with an engine in this process. vLLM keeps distributed state per process:
+the first engine sets it up and any engine's shutdown tears it down for all, so an engine
+unloaded beside another (the KL suite's reference) must leave it in place."""
 
 
 def default_venv() -> Path:
@@ -161,6 +165,7 @@ class VllmBackend(Backend):
         except (OSError, ValueError, RuntimeError, TypeError, KeyError) as exc:
             cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BackendError(f"vLLM could not load {artifact}: {cause}") from exc
+        _LOADED.add(id(self))
         self._device = current_platform.device_type
         self._tokenizer = self._engine.get_tokenizer()
         self._vocab = int(self._engine.model_config.get_vocab_size())
@@ -171,9 +176,15 @@ class VllmBackend(Backend):
         self._run(self._tokenize("Hello"), self._params(max_tokens=1))
 
     def unload(self) -> None:
-        if self._engine is not None:
-            self._engine.engine_core.shutdown()
-            self._engine = None
+        if self._engine is None:
+            return
+        _LOADED.discard(id(self))
+        client = self._engine.engine_core
+        if _LOADED:  # the in-process client shuts down when collected: not while shared
+            client._finalizer.detach()
+        else:
+            client.shutdown()
+        self._engine = None
 
     @property
     def vocab_size(self) -> int:

@@ -63,6 +63,17 @@ def test_an_abandoned_stream_does_not_disturb_the_next_call(engine) -> None:
     assert list(engine.generate(prompt, 8)) == greedy
 
 
+def test_a_second_engine_leaves_the_first_working(engine, folder) -> None:
+    """The KL suite loads its reference beside the measured engine, in one process."""
+    prompt = engine.tokenize(PROMPT)
+    greedy = list(engine.generate(prompt, 8))
+    other = VllmBackend(VllmConfig(threads=2, n_ctx=256))
+    other.load(folder)
+    assert list(other.generate(prompt, 8)) == greedy
+    other.unload()
+    assert list(engine.generate(prompt, 8)) == greedy
+
+
 def test_bare_steps_are_refused_with_a_reason(engine) -> None:
     with pytest.raises(BackendError, match="generate"):
         engine.prefill(engine.tokenize(PROMPT))
