@@ -67,6 +67,8 @@ class Plan:
     seed: int
     timeout_s: float
     regression: RegressionConfig = field(default_factory=RegressionConfig)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    """Optional backends not installed here -> how to install them."""
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -87,13 +89,22 @@ def load_plan(path: str | Path) -> Plan:
                           "start with keys such as name:, models:, backends:, suites:")
     spec = _validate(PlanFile, raw, file, "")
 
-    backends = {}
+    backends, unavailable = {}, {}
     for name, values in spec.backends.items():
         backend = _lookup("backends", name, file, f"backends.{name}")
+        values = dict(values or {})
+        optional = values.pop("optional", False)
+        if optional not in (True, False):
+            raise ConfigError(file, f"backends.{name}.optional", f"{optional!r} is not a boolean",
+                              "write optional: true or leave it out")
         if not backend.available():
+            if optional:  # "where it runs": its cells are skipped here, with the reason
+                unavailable[name] = backend.install_hint or "install its package"
+                continue
             raise ConfigError(file, f"backends.{name}", f"backend '{name}' is not installed",
-                              backend.install_hint or "install its package")
-        backends[name] = _validate(backend.config_cls, values or {}, file, f"backends.{name}.")
+                              (backend.install_hint or "install its package")
+                              + "; or mark it optional: true to skip it where it is missing")
+        backends[name] = _validate(backend.config_cls, values, file, f"backends.{name}.")
     suites = {}
     for name, values in spec.suites.items():
         suite = _lookup("suites", name, file, f"suites.{name}")
@@ -126,7 +137,7 @@ def load_plan(path: str | Path) -> Plan:
                     f"set n_ctx to at least {need} or shorten the suite's prompts",
                 )
     return Plan(spec.name, file, spec.description, models, spec.formats, backends, suites,
-                spec.seed, spec.timeout_s, spec.regression)
+                spec.seed, spec.timeout_s, spec.regression, unavailable)
 
 
 def _model(entry: str | ModelEntry, i: int, plan_path: Path, file: str) -> ModelSource:

@@ -53,11 +53,17 @@ def expand(plan: Plan, models: Sequence[str] = (), formats: Sequence[str] = (),
     """Cross product of the plan, narrowed by CLI filters (each must match something)."""
     model_names = _pick("--model", [m.name for m in plan.models], models)
     fmt_names = _pick("--format", plan.formats, formats)
+    missing = next((b for b in backends if b in plan.unavailable), None)
+    if missing:
+        raise UsageError(f"--backend {missing}: optional and not installed here; "
+                         f"fix: {plan.unavailable[missing]}")
     backend_names = _pick("--backend", list(plan.backends), backends)
     suite_names = _pick("--suite", list(plan.suites), suites)
     containers = {m.name: m.container() for m in plan.models}
 
-    cells, skipped = [], []
+    cells: list[Cell] = []
+    skipped = [f"{name}: optional backend not installed here ({hint})"
+               for name, hint in plan.unavailable.items() if not backends or name in backends]
     for model in model_names:
         for fmt in fmt_names:
             container = containers[model] if fmt == SOURCE_FORMAT else producer_for(fmt).container
@@ -66,6 +72,9 @@ def expand(plan: Plan, models: Sequence[str] = (), formats: Sequence[str] = (),
                 if container not in backend_cls.accepts:
                     skipped.append(f"{model} {fmt} on {backend}: {backend} does not load "
                                    f"{container} files")
+                    continue
+                if fmt in backend_cls.excludes:
+                    skipped.append(f"{model} {fmt} on {backend}: {backend_cls.excludes[fmt]}")
                     continue
                 for suite in suite_names:
                     missing = _missing(backend_cls, plan.backends[backend], suite,

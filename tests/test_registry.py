@@ -98,3 +98,17 @@ def test_throughput_with_a_ttft_prompt_runs_on_a_generate_only_backend(tmp_path:
     proc = harness_cmd("run", str(suite), "--dry-run", env={**plugin_env(), "COLUMNS": "300"})
     assert proc.returncode == 0, proc.stderr
     assert "│ 1 │ smollm2-135m │ source │ generate-only │ throughput │" in proc.stdout
+
+
+def test_optional_backend_missing_here_is_skipped_with_its_install_command(tmp_path) -> None:
+    suite = tmp_path / "optional.yaml"
+    suite.write_text("name: o\nmodels: [smollm2-135m]\nbackends: {llama_cpp: , missing: "
+                     "{optional: true}}\nsuites: {throughput: }\n")
+    proc = harness_cmd("run", str(suite), "--dry-run", env={**plugin_env(), "COLUMNS": "300"})
+    assert proc.returncode == 0, proc.stderr
+    assert "missing: optional backend not installed here (pip install " \
+           "'harness[missing-engine]')" in proc.stdout
+    assert "│ llama_cpp │ throughput │" in proc.stdout
+    only = harness_cmd("run", str(suite), "--dry-run", "--backend", "missing",
+                       env=plugin_env())
+    assert only.returncode == 2 and "optional and not installed here" in only.stderr

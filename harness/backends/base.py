@@ -59,6 +59,8 @@ class Backend(ABC):
     accepts: ClassVar[tuple[str, ...]]
     """Artifact containers this backend loads (e.g. ("gguf",))."""
     config_cls: ClassVar[type[BackendConfig]] = BackendConfig
+    excludes: ClassVar[dict[str, str]] = {}
+    """Formats of an accepted container the engine still cannot run -> why (skipped)."""
     install_hint: ClassVar[str] = ""
     """How to install the engine, shown when `available()` is False."""
     packages: ClassVar[tuple[str, ...]] = ()

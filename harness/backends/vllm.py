@@ -78,7 +78,8 @@ class VllmConfig(BackendConfig):
     n_batch: int = Field(default=2048, ge=16,
                          description="tokens per engine step (max_num_batched_tokens)")
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
-        default="bfloat16", description="weights and activations; auto follows the checkpoint")
+        default="auto", description="weights and activations; auto follows the checkpoint "
+        "(hf-fp32 runs in fp32, hf-bf16 in bf16)")
     enforce_eager: bool = Field(default=True, description="no torch.compile / CUDA graphs")
     kv_cache_space_gib: float | None = Field(
         default=None, gt=0, description="KV cache size; unset: 1 GiB on CPU (what "
@@ -96,6 +97,8 @@ class VllmBackend(Backend):
     name: ClassVar[str] = "vllm"
     accepts: ClassVar[tuple[str, ...]] = ("hf",)
     config_cls: ClassVar[type[BackendConfig]] = VllmConfig
+    excludes: ClassVar[dict[str, str]] = {
+        "hf-int8": "vllm cannot apply hf-int8's PyTorch dynamic-int8 recipe (it would run fp32)"}
     install_hint: ClassVar[str] = (
         "nox -s vllm (builds vLLM's own environment in the harness cache, venvs/vllm), or "
         f"set {PYTHON_ENV} to a Python that has vllm and this harness (pip install -e .)")
@@ -138,6 +141,11 @@ class VllmBackend(Backend):
         artifact = Path(artifact)
         if not (artifact / "config.json").is_file():
             raise BackendError(f"{artifact} is not a Hugging Face model folder (no config.json)")
+        from harness.formats.hf import read_recipe
+
+        if read_recipe(artifact):
+            raise BackendError(f"{artifact} is a transformers load-time recipe "
+                               f"({read_recipe(artifact)}); vLLM would run it unquantized")
         # read by vLLM when the engine starts: keep the engine core in this process, and
         # let it keep our thread count instead of dropping torch to 1 thread for serving
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"

@@ -95,7 +95,7 @@ def _print_matrix(matrix) -> None:
     unloadable = [s for s in matrix.skipped if "does not load" in s]
     for skipped in matrix.skipped:
         if skipped not in unloadable or len(unloadable) <= 3:
-            console.print(f"skipped: {skipped}", highlight=False)
+            console.print(f"skipped: {skipped}", highlight=False, markup=False)
     if len(unloadable) > 3:
         console.print(f"skipped: {len(unloadable)} format x backend pairs whose backend does "
                       "not load that format's files", highlight=False)
