@@ -40,6 +40,10 @@ class HtmlReporter(Reporter):
             figures.bars(frame, "prefill_tokens_per_s", "Prefill tokens/s per model x format",
                          "tokens/s", format_order=order),
             figures.bars(frame, "ttft_ms", "Time to first token", "ms", format_order=order),
+            figures.bars(frame, "stream_decode_tokens_per_s",
+                         "Decode tokens/s through streaming generate (every engine; includes "
+                         "token selection and, over HTTP, the network)", "tokens/s",
+                         format_order=order),
             figures.serving(frame),
             figures.memory_vs_size(frame, order),
             figures.speed_vs_size(frame),
