@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field
 from scipy.special import log_softmax
 
-from harness.backends.base import Backend, BackendConfig, score_rows
+from harness.backends.base import BackendConfig, KvCacheBackend
 from harness.errors import BackendError
 
 _FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
@@ -29,7 +29,7 @@ class LlamaCppConfig(BackendConfig):
     use_mmap: bool = True
 
 
-class LlamaCppBackend(Backend):
+class LlamaCppBackend(KvCacheBackend):
     name: ClassVar[str] = "llama_cpp"
     accepts: ClassVar[tuple[str, ...]] = ("gguf",)
     config_cls: ClassVar[type[BackendConfig]] = LlamaCppConfig
@@ -132,28 +132,8 @@ class LlamaCppBackend(Backend):
     def ends_generation(self, token: int) -> bool:
         return bool(self._lc.llama_vocab_is_eog(self._vocab, token))
 
-    def logprob_rows(self, tokens: Sequence[int], first: int = 0
-                     ) -> Iterator[tuple[int, np.ndarray]]:
-        self.check_fits(len(tokens))
-        self.reset()
-        yield from self._rows(tokens, 0, max(first, 0))
-
-    def continuation_logprobs(self, prefix: Sequence[int],
-                              continuations: Sequence[Sequence[int]]
-                              ) -> list[tuple[float, bool]]:
-        """Evaluates the prefix once, then each continuation on top of it, dropping the
-        continuation's KV cells before the next one."""
-        lc = self._lc
-        longest = max((len(c) for c in continuations), default=0)
-        self.check_fits(len(prefix) + longest)
-        self.reset()
-        self.prefill(prefix[:-1])
-        out = []
-        for cont in continuations:
-            lc.llama_memory_seq_rm(lc.llama_get_memory(self._ctx), 0, len(prefix) - 1, -1)
-            seq = [prefix[-1], *cont]
-            out.append(score_rows(self._rows(seq, len(prefix) - 1, 0), seq))
-        return out
+    def truncate(self, n_tokens: int) -> None:
+        self._lc.llama_memory_seq_rm(self._lc.llama_get_memory(self._ctx), 0, n_tokens, -1)
 
     def piece_bytes(self, token: int) -> bytes:
         buf = ctypes.create_string_buffer(256)
@@ -163,11 +143,9 @@ class LlamaCppBackend(Backend):
     _ROWS_PER_DECODE = 256
     """Logit rows per llama_decode: bounds the output buffer (rows x vocab floats)."""
 
-    def _rows(self, tokens: Sequence[int], offset: int, first: int
-              ) -> Iterator[tuple[int, np.ndarray]]:
-        """Decode `tokens` at positions offset.. on top of the current cache; yield
-        (index into tokens, log-softmax rows) for indices >= first."""
+    def _rows(self, tokens: Sequence[int], first: int) -> Iterator[tuple[int, np.ndarray]]:
         lc = self._lc
+        offset = lc.llama_memory_seq_pos_max(lc.llama_get_memory(self._ctx), 0) + 1  # -1: empty
         batch = self._batch
         step = min(self.config.n_batch, self._ROWS_PER_DECODE)
         for start in range(0, len(tokens), step):

@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from harness.backends.base import Backend, BackendConfig, score_rows
+from harness.backends.base import BackendConfig, KvCacheBackend
 from harness.errors import BackendError
 
 
@@ -23,7 +23,7 @@ class OrtGenaiConfig(BackendConfig):
     """cuda needs the onnxruntime-genai-cuda package in place of onnxruntime-genai."""
 
 
-class OrtGenaiBackend(Backend):
+class OrtGenaiBackend(KvCacheBackend):
     name: ClassVar[str] = "onnxruntime_genai"
     accepts: ClassVar[tuple[str, ...]] = ("onnx",)
     config_cls: ClassVar[type[BackendConfig]] = OrtGenaiConfig
@@ -109,29 +109,10 @@ class OrtGenaiBackend(Backend):
     def ends_generation(self, token: int) -> bool:
         return token in self._eos
 
-    def logprob_rows(self, tokens: Sequence[int], first: int = 0
-                     ) -> Iterator[tuple[int, np.ndarray]]:
-        self.check_fits(len(tokens))
-        self.reset()
-        yield from self._rows(tokens, max(first, 0))
-
-    def continuation_logprobs(self, prefix: Sequence[int],
-                              continuations: Sequence[Sequence[int]]
-                              ) -> list[tuple[float, bool]]:
-        if not prefix:
-            return super().continuation_logprobs(prefix, continuations)
-        self.check_fits(len(prefix) + max((len(c) for c in continuations), default=0))
-        self.reset()
-        self.prefill(prefix[:-1])
-        base = len(prefix) - 1
-        out = []
-        for cont in continuations:
-            if self._pos > base:
-                self._generator.rewind_to(base)
-                self._pos = base
-            seq = [prefix[-1], *cont]
-            out.append(score_rows(self._rows(seq, 0), seq))
-        return out
+    def truncate(self, n_tokens: int) -> None:
+        if self._pos > n_tokens:
+            self._generator.rewind_to(n_tokens)
+            self._pos = n_tokens
 
     def _rows(self, tokens: Sequence[int], first: int) -> Iterator[tuple[int, np.ndarray]]:
         step = min(self.config.n_batch, self._ROWS_PER_FORWARD)

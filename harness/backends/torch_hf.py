@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from harness.backends.base import Backend, BackendConfig, score_rows
+from harness.backends.base import BackendConfig, KvCacheBackend
 from harness.errors import BackendError
 
 
@@ -20,7 +20,7 @@ class TransformersConfig(BackendConfig):
     device: Literal["cpu", "cuda"] = "cpu"
 
 
-class TransformersBackend(Backend):
+class TransformersBackend(KvCacheBackend):
     name: ClassVar[str] = "transformers"
     accepts: ClassVar[tuple[str, ...]] = ("hf",)
     config_cls: ClassVar[type[BackendConfig]] = TransformersConfig
@@ -99,30 +99,11 @@ class TransformersBackend(Backend):
     def ends_generation(self, token: int) -> bool:
         return token in self._eos
 
-    def logprob_rows(self, tokens: Sequence[int], first: int = 0
-                     ) -> Iterator[tuple[int, np.ndarray]]:
-        self.check_fits(len(tokens))
-        self.reset()
-        yield from self._rows(tokens, max(first, 0))
-
-    def continuation_logprobs(self, prefix: Sequence[int],
-                              continuations: Sequence[Sequence[int]]
-                              ) -> list[tuple[float, bool]]:
-        if not prefix:
-            return super().continuation_logprobs(prefix, continuations)
-        self.check_fits(len(prefix) + max((len(c) for c in continuations), default=0))
-        self.reset()
-        self.prefill(prefix[:-1])
-        base = len(prefix) - 1
-        out = []
-        for cont in continuations:
-            extra = self._cache.get_seq_length() - base
-            if extra > 0:  # transformers 5 crops by a negative count of tokens to drop
-                self._cache.crop(-extra)
-            self._pos = base
-            seq = [prefix[-1], *cont]
-            out.append(score_rows(self._rows(seq, 0), seq))
-        return out
+    def truncate(self, n_tokens: int) -> None:
+        extra = self._cache.get_seq_length() - n_tokens
+        if extra > 0:  # transformers 5 crops by a negative count of tokens to drop
+            self._cache.crop(-extra)
+        self._pos = n_tokens
 
     def _rows(self, tokens: Sequence[int], first: int) -> Iterator[tuple[int, np.ndarray]]:
         torch = self._torch
