@@ -91,13 +91,7 @@ class LlamaCppBackend(KvCacheBackend):
         return self._n_vocab
 
     def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
-        raw = text.encode()
-        capacity = len(raw) + 8
-        buf = (self._lc.llama_token * capacity)()
-        n = self._lc.llama_tokenize(self._vocab, raw, len(raw), buf, capacity, add_bos, False)
-        if n < 0:
-            raise BackendError(f"tokenizer needs {-n} slots, had {capacity}")
-        return list(buf[:n])
+        return vocab_tokenize(self._lc, self._vocab, text, add_bos, parse_special=False)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         out = bytearray()
@@ -180,3 +174,14 @@ class LlamaCppBackend(KvCacheBackend):
     def _check(rc: int) -> None:
         if rc != 0:
             raise BackendError(f"llama_decode returned {rc}")
+
+
+def vocab_tokenize(lc, vocab, text: str, add_bos: bool, parse_special: bool) -> list[int]:
+    """Text -> token ids with a llama.cpp vocabulary (`lc` is the llama_cpp module)."""
+    raw = text.encode()
+    capacity = len(raw) + 8
+    buf = (lc.llama_token * capacity)()
+    n = lc.llama_tokenize(vocab, raw, len(raw), buf, capacity, add_bos, parse_special)
+    if n < 0:
+        raise BackendError(f"tokenizer needs {-n} slots, had {capacity}")
+    return list(buf[:n])

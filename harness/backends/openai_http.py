@@ -442,13 +442,9 @@ class _Vocab:
         self._pieces: dict[int, bytes] = {}
 
     def tokenize(self, text: str, add_bos: bool) -> list[int]:
-        raw = text.encode()
-        capacity = len(raw) + 8
-        buf = (self._lc.llama_token * capacity)()
-        n = self._lc.llama_tokenize(self._vocab, raw, len(raw), buf, capacity, add_bos, True)
-        if n < 0:
-            raise BackendError(f"tokenizer needs {-n} slots, had {capacity}")
-        return list(buf[:n])
+        from harness.backends.llama_cpp import vocab_tokenize
+
+        return vocab_tokenize(self._lc, self._vocab, text, add_bos, parse_special=True)
 
     def piece(self, token: int) -> bytes:
         if token not in self._pieces:
