@@ -29,7 +29,7 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def gpu(session: nox.Session) -> None:
     """GPU-marked tests (NVML memory, CUDA offload); run on a machine with an NVIDIA GPU."""
-    session.install("-e", ".[llama,quality,torch,serve,onnx,test]")
+    session.install("-e", ".[llama,quality,torch,serve,onnx,cuda,test]")
     session.run("pytest", "-m", "gpu", *session.posargs)
 
 

@@ -73,8 +73,9 @@ def expand(plan: Plan, models: Sequence[str] = (), formats: Sequence[str] = (),
                     skipped.append(f"{model} {fmt} on {backend}: {backend} does not load "
                                    f"{container} files")
                     continue
-                if fmt in backend_cls.excludes:
-                    skipped.append(f"{model} {fmt} on {backend}: {backend_cls.excludes[fmt]}")
+                reason = backend_cls.skip_reason(fmt, plan.backends[backend])
+                if reason:
+                    skipped.append(f"{model} {fmt} on {backend}: {reason}")
                     continue
                 for suite in suite_names:
                     missing = _missing(backend_cls, plan.backends[backend], suite,

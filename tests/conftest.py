@@ -65,12 +65,15 @@ def pytest_report_header(config) -> str:
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Tests marked `vllm` need vLLM's own environment: they run when asked for
-    (`pytest -m vllm`, as `nox -s vllm` does there) and are deselected otherwise, so they
-    are never counted as passed or skipped where vLLM cannot be."""
-    if "vllm" in (config.getoption("markexpr") or ""):
-        return
-    opted_out = [item for item in items if item.get_closest_marker("vllm")]
-    if opted_out:
-        config.hook.pytest_deselected(items=opted_out)
-        items[:] = [item for item in items if not item.get_closest_marker("vllm")]
+    """Tests marked `vllm` need vLLM's own environment and tests marked `gpu` an NVIDIA
+    GPU: they run when asked for (`pytest -m vllm` as `nox -s vllm` does there, `pytest -m
+    gpu` as `nox -s gpu` does) and are deselected otherwise, so they are never counted as
+    passed or skipped where they cannot run."""
+    asked = config.getoption("markexpr") or ""
+    for marker in ("vllm", "gpu"):
+        if marker in asked:
+            continue
+        opted_out = [item for item in items if item.get_closest_marker(marker)]
+        if opted_out:
+            config.hook.pytest_deselected(items=opted_out)
+            items[:] = [item for item in items if not item.get_closest_marker(marker)]

@@ -134,3 +134,13 @@ def test_model_folder_is_an_hf_source(tmp_path: Path) -> None:
     matrix = expand(plan)
     assert [c.backend for c in matrix.cells] == ["transformers"]
     assert any("llama_cpp does not load hf" in s for s in matrix.skipped)
+
+
+def test_cuda_only_formats_are_skipped_on_cpu_with_the_reason(tmp_path: Path) -> None:
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\nmodels: [smollm2-135m]\nformats: [hf-fp16, hf-bnb-4bit]\n"
+                     "backends: {transformers: {n_ctx: 256}}\nsuites: {memory: }\n")
+    matrix = expand(load_plan(suite))
+    assert [c.format for c in matrix.cells] == ["hf-fp16"]
+    assert matrix.skipped == ["smollm2-135m hf-bnb-4bit on transformers: bitsandbytes formats "
+                              "run on CUDA only (set device: cuda on an NVIDIA GPU)"]

@@ -83,6 +83,11 @@ class Backend(ABC):
         return package_versions(cls.packages)
 
     @classmethod
+    def skip_reason(cls, fmt: str, config: BackendConfig) -> str | None:
+        """Why the engine, so configured, cannot honestly run format `fmt` (None: it can)."""
+        return cls.excludes.get(fmt)
+
+    @classmethod
     def capabilities_for(cls, config: BackendConfig) -> frozenset[str]:
         """What the engine can do under `config` (a setting may switch a capability on)."""
         return cls.capabilities

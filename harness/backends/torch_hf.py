@@ -29,6 +29,12 @@ class TransformersBackend(KvCacheBackend):
     modules: ClassVar[tuple[str, ...]] = ("torch", "transformers")
 
     config: TransformersConfig
+
+    @classmethod
+    def skip_reason(cls, fmt: str, config: BackendConfig) -> str | None:
+        if fmt.startswith("hf-bnb") and config.device != "cuda":
+            return "bitsandbytes formats run on CUDA only (set device: cuda on an NVIDIA GPU)"
+        return super().skip_reason(fmt, config)
     _ROWS_PER_FORWARD = 256
 
     def load(self, artifact: Path) -> None:

@@ -98,7 +98,9 @@ class VllmBackend(Backend):
     accepts: ClassVar[tuple[str, ...]] = ("hf",)
     config_cls: ClassVar[type[BackendConfig]] = VllmConfig
     excludes: ClassVar[dict[str, str]] = {
-        "hf-int8": "vllm cannot apply hf-int8's PyTorch dynamic-int8 recipe (it would run fp32)"}
+        "hf-int8": "vllm cannot apply hf-int8's PyTorch dynamic-int8 recipe (it would run fp32)",
+        "hf-bnb-8bit": "a bitsandbytes recipe for transformers; vllm would run it in fp16",
+        "hf-bnb-4bit": "a bitsandbytes recipe for transformers; vllm would run it in fp16"}
     install_hint: ClassVar[str] = (
         "nox -s vllm (builds vLLM's own environment in the harness cache, venvs/vllm), or "
         f"set {PYTHON_ENV} to a Python that has vllm and this harness (pip install -e .)")

@@ -8,11 +8,14 @@ on 2 cores, hence the cache); `save_pretrained` refuses a GGUF-loaded model unti
 `hf-int8` is a recipe, not new weights: an fp32 folder plus a
 `harness_format.json` asking the backend for PyTorch dynamic int8 quantization of every
 Linear layer at load time. Its bits per weight are measured on the quantized model.
+`hf-bnb-8bit` and `hf-bnb-4bit` are recipes on an fp16 folder for bitsandbytes (LLM.int8
+and NF4), which quantizes at load on CUDA only; their bits are measured there too.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import ClassVar
@@ -22,7 +25,10 @@ from harness.formats.base import FormatProducer
 from harness.versions import package_versions
 
 RECIPE_FILE = "harness_format.json"
-_DTYPES = {"hf-fp32": "float32", "hf-bf16": "bfloat16"}
+_DTYPES = {"hf-fp32": "float32", "hf-bf16": "bfloat16", "hf-fp16": "float16"}
+_RECIPES = {"hf-int8": ("float32", "dynamic-int8"), "hf-bnb-8bit": ("float16", "bnb-8bit"),
+            "hf-bnb-4bit": ("float16", "bnb-4bit")}
+CUDA_ONLY = {"bnb-8bit", "bnb-4bit"}
 
 
 class HfProducer(FormatProducer):
@@ -32,6 +38,9 @@ class HfProducer(FormatProducer):
         "hf-fp32": "transformers folder, fp32 safetensors, from the GGUF via transformers",
         "hf-bf16": "transformers folder, bf16 safetensors",
         "hf-int8": "the fp32 folder + PyTorch dynamic int8 quantization of Linear layers at load",
+        "hf-fp16": "transformers folder, fp16 safetensors (for CUDA)",
+        "hf-bnb-8bit": "the fp16 folder + bitsandbytes LLM.int8 at load (CUDA only)",
+        "hf-bnb-4bit": "the fp16 folder + bitsandbytes NF4 4-bit at load (CUDA only)",
     }
 
     @classmethod
@@ -43,21 +52,23 @@ class HfProducer(FormatProducer):
         return path.suffix.lower() == ".gguf"
 
     def derive(self, source: Path, fmt: str, out: Path) -> None:
-        if fmt == "hf-int8":
-            fp32 = out.with_name(f".{out.name}.fp32")
-            write_hf(source, "float32", fp32)
-            fp32.replace(out)
-            (out / RECIPE_FILE).write_text(json.dumps({"quantize": "dynamic-int8"}))
+        if fmt in _RECIPES:
+            dtype, recipe = _RECIPES[fmt]
+            weights = out.with_name(f".{out.name}.{dtype}")
+            write_hf(source, dtype, weights)
+            weights.replace(out)
+            (out / RECIPE_FILE).write_text(json.dumps({"quantize": recipe}))
             return
         if fmt not in _DTYPES:
             raise FormatError(f"hf producer has no format '{fmt}'")
         write_hf(source, _DTYPES[fmt], out)
 
     def inspect(self, path: Path) -> tuple[str, float, int]:
-        recipe = read_recipe(path)
-        if recipe.get("quantize") == "dynamic-int8":
-            model = load_model(path, threads=os.cpu_count() or 1)
-            return "dynamic-int8", *_measured_bits(model)
+        recipe = read_recipe(path).get("quantize")
+        if recipe in CUDA_ONLY or recipe == "dynamic-int8":
+            device = "cuda" if recipe in CUDA_ONLY else "cpu"
+            model = load_model(path, threads=os.cpu_count() or 1, device=device)
+            return recipe, *_measured_bits(model)
         from safetensors import safe_open
 
         bits, params, dtypes = 0, 0, set()
@@ -104,8 +115,11 @@ def load_model(path: Path, threads: int, device: str = "cpu"):
     from transformers import AutoModelForCausalLM
 
     torch.set_num_threads(threads)
+    recipe = read_recipe(path).get("quantize")
+    if recipe in CUDA_ONLY:
+        return _load_bitsandbytes(path, recipe, device)
     model = AutoModelForCausalLM.from_pretrained(path, dtype="auto").to(device).eval()
-    if read_recipe(path).get("quantize") == "dynamic-int8":
+    if recipe == "dynamic-int8":
         model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear},
                                                        dtype=torch.qint8)
     return model
@@ -118,10 +132,29 @@ def _measured_bits(model) -> tuple[float, int]:
     bits, params = 0, 0
     for tensor in list(model.parameters()) + list(model.buffers()):
         bits += tensor.numel() * tensor.element_size() * 8
-        params += tensor.numel()
+        state = getattr(tensor, "quant_state", None)  # bitsandbytes 4-bit: two per byte
+        params += math.prod(state.shape) if state is not None else tensor.numel()
     for module in model.modules():
         if isinstance(module, torch.ao.nn.quantized.dynamic.Linear):
             weight = module.weight()  # the packed int8 weight, outside parameters()
             bits += weight.numel() * 8
             params += weight.numel()
     return bits / max(params, 1), params
+
+
+def _load_bitsandbytes(path: Path, recipe: str, device: str):
+    """bitsandbytes quantizes the fp16 weights while loading them onto the GPU."""
+    import torch
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    if device != "cuda" or not torch.cuda.is_available():
+        raise ValueError(f"{recipe} runs on CUDA only; fix: device: cuda on an NVIDIA GPU")
+    if recipe == "bnb-8bit":
+        quant = BitsAndBytesConfig(load_in_8bit=True)
+    else:
+        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                   bnb_4bit_compute_dtype=torch.float16)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float16,
+                                                 quantization_config=quant,
+                                                 device_map={"": 0})
+    return model.eval()
