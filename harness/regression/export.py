@@ -4,8 +4,8 @@ pytest-benchmark measures seconds per iteration, so every time-like metric is co
 to seconds per unit of work: tokens/s to seconds per token, requests/s to seconds per
 request, ms to s. Every sample goes into `data`, and the statistics come from
 pytest-benchmark's own `Stats` class, so they are exactly what it would have computed.
-Metrics that are not times (memory, perplexity, accuracy) are not benchmarks; they are
-listed under the run's cells in `extra_info` of each exported entry's cell and skipped.
+Metrics that are not times (memory, perplexity, accuracy) are not benchmarks and are
+left out; `harness compare` covers them.
 """
 
 from __future__ import annotations
