@@ -27,8 +27,11 @@ backends:
 suites:
   throughput: {prompt_lengths: [32], gen_tokens: 32, repetitions: 8}
 regression:
-  thresholds: {default: "median:10%"}
+  thresholds: {default: "median:25%"}
 """
+# Above this VM's run-to-run drift: two identical runs here differed by up to 11 % in
+# prefill tokens/s with tight intervals (the machine, not the samples, moved); the
+# slowdown below is 50 % or more.
 GOLDEN = Path(__file__).parent / "golden" / "pytest_benchmark_keys.json"
 
 
