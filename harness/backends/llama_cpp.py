@@ -185,3 +185,39 @@ def vocab_tokenize(lc, vocab, text: str, add_bos: bool, parse_special: bool) -> 
     if n < 0:
         raise BackendError(f"tokenizer needs {-n} slots, had {capacity}")
     return list(buf[:n])
+
+
+class LlamaVocab:
+    """A GGUF's tokenizer through llama.cpp, without the weights. Reads prompts as
+    llama-cpp-python's server does (special tokens parsed, BOS as the model says)."""
+
+    def __init__(self, path: Path) -> None:
+        import llama_cpp as lc
+
+        self._lc = lc
+        lc.llama_backend_init()
+        params = lc.llama_model_default_params()
+        params.vocab_only = True
+        self._model = lc.llama_model_load_from_file(str(path).encode(), params)
+        if not self._model:
+            raise BackendError(f"llama.cpp could not read the vocabulary of {path}")
+        self._vocab = lc.llama_model_get_vocab(self._model)
+        self.n_tokens = lc.llama_vocab_n_tokens(self._vocab)
+        self.bos = int(lc.llama_vocab_bos(self._vocab))
+        self.adds_bos = bool(lc.llama_vocab_get_add_bos(self._vocab)) and self.bos >= 0
+        self._pieces: dict[int, bytes] = {}
+
+    def tokenize(self, text: str, add_bos: bool) -> list[int]:
+        return vocab_tokenize(self._lc, self._vocab, text, add_bos, parse_special=True)
+
+    def piece(self, token: int) -> bytes:
+        if token not in self._pieces:
+            buf = ctypes.create_string_buffer(256)
+            n = self._lc.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+            self._pieces[token] = buf.raw[: max(n, 0)]
+        return self._pieces[token]
+
+    def free(self) -> None:
+        if self._model:
+            self._lc.llama_model_free(self._model)
+            self._model = None

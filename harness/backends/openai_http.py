@@ -15,16 +15,9 @@ routes queue behind a streaming request until it ends. Where the server has
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,6 +26,8 @@ import numpy as np
 from pydantic import Field
 
 from harness.backends.base import Backend, BackendConfig
+from harness.backends.bundled_server import BundledServer
+from harness.backends.llama_cpp import LlamaVocab
 from harness.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -41,19 +36,6 @@ logging.getLogger("httpx").setLevel(logging.WARNING)  # not a log line per reque
 NEUTRAL_SAMPLING = {"top_p": 1.0, "top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}
 """llama-cpp-python's server defaults to top_k 40, min_p 0.05 and repeat_penalty 1.1,
 which change even greedy output; these make temperature the only sampling setting."""
-
-_LAUNCH = (
-    "import ctypes, os, runpy, signal, sys\n"
-    "if sys.platform.startswith('linux'):\n"
-    "    ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"  # PR_SET_PDEATHSIG: die with the cell
-    "if os.getppid() != int(sys.argv.pop(1)):\n"
-    "    sys.exit('the harness process that started this server is gone')\n"
-    "sys.argv[0] = 'llama_cpp.server'\n"
-    "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
-)
-"""Runs llama-cpp-python's server so that it is killed if the cell process dies
-(a crashed or killed cell must not leave a server running beside the next cell)."""
-
 
 class OpenAIHttpConfig(BackendConfig):
     base_url: str | None = Field(
@@ -95,8 +77,7 @@ class OpenAIHttpBackend(Backend):
 
     def __init__(self, config: OpenAIHttpConfig) -> None:
         super().__init__(config)
-        self._server: subprocess.Popen | None = None
-        self._server_log: Path | None = None
+        self._server: BundledServer | None = None
         self._client = None
         self._echo_checked = False
 
@@ -105,9 +86,11 @@ class OpenAIHttpBackend(Backend):
     def load(self, artifact: Path) -> None:
         import httpx
 
-        self._vocab = _Vocab(Path(artifact))
+        self._vocab = LlamaVocab(Path(artifact))
         try:
-            url = self.config.base_url or self._start_server(Path(artifact))
+            if self.config.base_url is None:
+                self._server = BundledServer(Path(artifact), self.config)
+            url = self.config.base_url or self._server.url
             self._url = url.rstrip("/")
             env = self.config.api_key_env
             key = os.environ.get(env) if env else None
@@ -133,68 +116,11 @@ class OpenAIHttpBackend(Backend):
             self._client.close()
             self._client = None
         if self._server is not None:
-            _stop(self._server)
+            self._server.stop()
             self._server = None
-            self._log_server_tail()
 
     def processes(self) -> list[int]:
         return [self._server.pid] if self._server is not None else []
-
-    def _start_server(self, artifact: Path) -> str:
-        if not artifact.is_file():
-            raise BackendError(f"no GGUF file at {artifact} for the bundled server")
-        port = _free_port()
-        c = self.config
-        args = ["--model", str(artifact), "--model_alias", artifact.name,
-                "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(c.n_ctx),
-                "--n_batch", str(c.n_batch), "--n_threads", str(c.threads),
-                "--n_threads_batch", str(c.threads), "--seed", str(c.seed),
-                # echo log-probabilities need every position's logits; otherwise computing
-                # them would slow every prompt the serving suite sends
-                "--logits_all", str(c.prompt_logprobs),
-                # the default cancels a streaming request when another one arrives
-                "--interrupt_requests", "False", "--verbose", "False", *c.server_args]
-        env = {k: v for k, v in os.environ.items()
-               if k.upper() not in ("HOST", "PORT", "CONFIG_FILE", "MODEL")}
-        fd, log_path = tempfile.mkstemp(prefix="harness-server-", suffix=".log")
-        self._server_log = Path(log_path)
-        with os.fdopen(fd, "wb") as out:
-            self._server = subprocess.Popen(
-                [sys.executable, "-c", _LAUNCH, str(os.getpid()), *args], stdout=out,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
-        self._wait_until_ready(url)
-        return url
-
-    def _wait_until_ready(self, url: str) -> None:
-        import httpx
-
-        deadline = time.monotonic() + self.config.startup_timeout_s
-        while time.monotonic() < deadline:
-            if self._server.poll() is not None:
-                raise BackendError(f"llama-cpp-python's server exited with code "
-                                   f"{self._server.returncode}: {self._server_tail(1)}")
-            try:
-                if httpx.get(f"{url}/v1/models", timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise BackendError(f"llama-cpp-python's server did not answer within "
-                           f"{self.config.startup_timeout_s:g} s: {self._server_tail(1)}")
-
-    def _server_tail(self, n: int) -> str:
-        if self._server_log is None or not self._server_log.is_file():
-            return ""
-        lines = [ln for ln in self._server_log.read_text(errors="replace").splitlines()
-                 if ln.strip()]
-        return " | ".join(lines[-n:])
-
-    def _log_server_tail(self) -> None:
-        if self._server_log is not None and self._server_log.is_file():
-            log.info("server log, last lines: %s", self._server_tail(5))
-            self._server_log.unlink()
 
     def _describe_server(self) -> dict:
         """What the server says it is (FastAPI servers such as llama-cpp-python's and
@@ -419,63 +345,3 @@ class OpenAIHttpBackend(Backend):
         if getattr(self, "_server_info", None):
             info.update(self._server_info)
         return info
-
-
-class _Vocab:
-    """A GGUF's tokenizer through llama.cpp, without the weights. Reads prompts as
-    llama-cpp-python's server does (special tokens parsed, BOS as the model says)."""
-
-    def __init__(self, path: Path) -> None:
-        import llama_cpp as lc
-
-        self._lc = lc
-        lc.llama_backend_init()
-        params = lc.llama_model_default_params()
-        params.vocab_only = True
-        self._model = lc.llama_model_load_from_file(str(path).encode(), params)
-        if not self._model:
-            raise BackendError(f"llama.cpp could not read the vocabulary of {path}")
-        self._vocab = lc.llama_model_get_vocab(self._model)
-        self.n_tokens = lc.llama_vocab_n_tokens(self._vocab)
-        self.bos = int(lc.llama_vocab_bos(self._vocab))
-        self.adds_bos = bool(lc.llama_vocab_get_add_bos(self._vocab)) and self.bos >= 0
-        self._pieces: dict[int, bytes] = {}
-
-    def tokenize(self, text: str, add_bos: bool) -> list[int]:
-        from harness.backends.llama_cpp import vocab_tokenize
-
-        return vocab_tokenize(self._lc, self._vocab, text, add_bos, parse_special=True)
-
-    def piece(self, token: int) -> bytes:
-        if token not in self._pieces:
-            buf = ctypes.create_string_buffer(256)
-            n = self._lc.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
-            self._pieces[token] = buf.raw[: max(n, 0)]
-        return self._pieces[token]
-
-    def free(self) -> None:
-        if self._model:
-            self._lc.llama_model_free(self._model)
-            self._model = None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to the server's process group (uvicorn shuts down cleanly), then SIGKILL
-    if it lingers."""
-    for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, None)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=wait_s)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    proc.wait()

@@ -42,10 +42,15 @@ class FormatProducer(ABC):
     formats: ClassVar[dict[str, str]]
     """Format name -> one-line description."""
 
+    packages: ClassVar[tuple[str, ...]] = ()
+    """Distributions whose versions make up `version()`."""
+
     @classmethod
-    @abstractmethod
     def version(cls) -> str:
         """Version of the tooling that derives (part of the cache key)."""
+        from harness.versions import package_versions
+
+        return package_versions(cls.packages)
 
     @abstractmethod
     def derive(self, source: Path, fmt: str, out: Path) -> None:

@@ -16,7 +16,6 @@ from typing import ClassVar
 
 from harness.errors import FormatError
 from harness.formats.base import FormatProducer
-from harness.versions import package_versions
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +38,8 @@ class GgufProducer(FormatProducer):
         "f16": "GGUF F16, dequantized from the source with gguf-py",
         **{fmt: f"GGUF {fmt.upper()}, llama.cpp quantizer from F16" for fmt in _LLAMA_FTYPES},
     }
+    packages: ClassVar[tuple[str, ...]] = ("gguf", "llama-cpp-python")
 
-    @classmethod
-    def version(cls) -> str:
-        return package_versions(("gguf", "llama-cpp-python"))
 
     def derive(self, source: Path, fmt: str, out: Path) -> None:
         if fmt == "f16":

@@ -22,7 +22,6 @@ from typing import ClassVar
 
 from harness.errors import FormatError
 from harness.formats.base import FormatProducer
-from harness.versions import package_versions
 
 RECIPE_FILE = "harness_format.json"
 _DTYPES = {"hf-fp32": "float32", "hf-bf16": "bfloat16", "hf-fp16": "float16"}
@@ -42,10 +41,8 @@ class HfProducer(FormatProducer):
         "hf-bnb-8bit": "the fp16 folder + bitsandbytes LLM.int8 at load (CUDA only)",
         "hf-bnb-4bit": "the fp16 folder + bitsandbytes NF4 4-bit at load (CUDA only)",
     }
+    packages: ClassVar[tuple[str, ...]] = ("transformers", "torch")
 
-    @classmethod
-    def version(cls) -> str:
-        return package_versions(("transformers", "torch"))
 
     @classmethod
     def accepts_source(cls, path: Path) -> bool:

@@ -23,7 +23,6 @@ from typing import ClassVar
 
 from harness.errors import FormatError
 from harness.formats.base import FormatProducer
-from harness.versions import package_versions
 
 INSTALL_HINT = "pip install 'harness[onnx]'"
 _CALIBRATION_SAMPLES = 16
@@ -41,9 +40,6 @@ class OnnxBuilderProducer(FormatProducer):
     }
     packages: ClassVar[tuple[str, ...]] = ("onnxruntime-genai", "transformers", "torch")
 
-    @classmethod
-    def version(cls) -> str:
-        return package_versions(cls.packages)
 
     @classmethod
     def accepts_source(cls, path: Path) -> bool:

@@ -153,14 +153,17 @@ def test_shared_prefix_scoring_matches_full_sequence(case) -> None:
         assert total == pytest.approx(full, abs=0.02)
 
 
-@pytest.mark.parametrize("case", _cases("steps", "generate"), indirect=True)
-def test_throughput_suite_produces_samples(case) -> None:
-    b, artifact, _ = case
+def _throughput(b, artifact) -> dict:
     with MemorySampler(enabled=False) as memory:
         ctx = CellContext(artifact=artifact, load_time_s=0.1, memory=memory, seed=0)
         speed = ThroughputSuite().run(b, ThroughputParams(
             prompt_lengths=[16], gen_tokens=4, repetitions=2, ttft_prompt_tokens=8), ctx)
-    by_name = {m.name: m for m in speed}
+    return {m.name: m for m in speed}
+
+
+@pytest.mark.parametrize("case", _cases("steps", "generate"), indirect=True)
+def test_throughput_suite_produces_samples(case) -> None:
+    by_name = _throughput(*case[:2])
     for name in ("prefill_tokens_per_s", "decode_tokens_per_s", "ttft_ms"):
         assert len(by_name[name].samples) == 2 and min(by_name[name].samples) > 0
 
@@ -168,12 +171,7 @@ def test_throughput_suite_produces_samples(case) -> None:
 @pytest.mark.parametrize("case", [c for c in _cases("generate")
                                   if "steps" not in _claims(c.values[0][0])], indirect=True)
 def test_throughput_suite_times_generate_without_steps(case) -> None:
-    b, artifact, _ = case
-    with MemorySampler(enabled=False) as memory:
-        ctx = CellContext(artifact=artifact, load_time_s=0.1, memory=memory, seed=0)
-        speed = ThroughputSuite().run(b, ThroughputParams(
-            prompt_lengths=[16], gen_tokens=4, repetitions=2, ttft_prompt_tokens=8), ctx)
-    by_name = {m.name: m for m in speed}
+    by_name = _throughput(*case[:2])
     assert "decode_tokens_per_s" not in by_name
     for name in ("ttft_ms", "stream_decode_tokens_per_s"):
         assert len(by_name[name].samples) == 2 and min(by_name[name].samples) > 0
