@@ -20,14 +20,21 @@ from harness.reports.html import write_page
 from harness.store import RunStore
 
 
-def trend_frame(results_root: Path, profile_id: str) -> pd.DataFrame:
-    """One row per (run, cell, metric) of the profile's runs: time, commit, median."""
-    rows = []
+def profile_runs(results_root: Path, profile_id: str) -> dict[str, tuple[dict, list]]:
+    """Run id -> (manifest, stored cells) of every run on one hardware profile, read once."""
+    out = {}
     for run_id in runs(results_root):
         manifest = RunStore(results_root, run_id).manifest()
-        if manifest.get("profile_id") != profile_id:
-            continue
-        for cell in load_run(Path(results_root) / run_id):
+        if manifest.get("profile_id") == profile_id:
+            out[run_id] = (manifest, load_run(Path(results_root) / run_id))
+    return out
+
+
+def trend_frame(stored: dict[str, tuple[dict, list]]) -> pd.DataFrame:
+    """One row per (run, cell, metric): time, commit, median."""
+    rows = []
+    for run_id, (manifest, cells) in stored.items():
+        for cell in cells:
             if cell.status != "ok":
                 continue
             for metric in cell.metrics:
@@ -41,18 +48,18 @@ def trend_frame(results_root: Path, profile_id: str) -> pd.DataFrame:
     return frame
 
 
-def regressed_points(results_root: Path, baseline: str | None,
+def regressed_points(stored: dict[str, tuple[dict, list]], baseline: str | None,
                      config: RegressionConfig) -> set[tuple[str, str, str]]:
     """(run, cell, metric) that each run's comparison with the baseline calls regressed."""
-    if baseline is None:
+    if baseline not in stored:
         return set()
-    base = load_run(Path(results_root) / baseline)
+    base = stored[baseline][1]
     out = set()
-    for run_id in runs(results_root):
+    for run_id, (_, cells) in stored.items():
         if run_id == baseline:
             continue
         try:
-            comparison = compare_runs(base, load_run(Path(results_root) / run_id), config)
+            comparison = compare_runs(base, cells, config)
         except UsageError:  # a run of another suite shares no cell with the baseline
             continue
         out |= {(run_id, r.cell, r.metric) for r in comparison.rows if r.verdict == "regressed"}
@@ -61,9 +68,10 @@ def regressed_points(results_root: Path, baseline: str | None,
 
 def render_trend(results_root: Path, profile_id: str, out: Path,
                  config: RegressionConfig | None = None) -> Path:
-    frame = trend_frame(results_root, profile_id)
+    stored = profile_runs(results_root, profile_id)
+    frame = trend_frame(stored)
     baseline = baseline_for(results_root, profile_id)
-    bad = regressed_points(results_root, baseline, config or RegressionConfig())
+    bad = regressed_points(stored, baseline, config or RegressionConfig())
     figs, constant = [], 0
     if not frame.empty:
         for metric, part in frame.groupby("metric", sort=True):
