@@ -9,7 +9,7 @@ nox.options.sessions = ["lint", "tests"]
 @nox.session
 def tests(session: nox.Session) -> None:
     """The full test suite, slow (real model) tests included, as CI runs it."""
-    session.install("-e", ".[llama,quality,torch,serve,onnx,test]")
+    session.install("-e", ".[dev]")
     session.run("pytest", *session.posargs)
 
 
@@ -29,7 +29,7 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def gpu(session: nox.Session) -> None:
     """GPU-marked tests (NVML memory, CUDA offload); run on a machine with an NVIDIA GPU."""
-    session.install("-e", ".[llama,quality,torch,serve,onnx,cuda,test]")
+    session.install("-e", ".[dev,cuda]")
     session.run("pytest", "-m", "gpu", *session.posargs)
 
 

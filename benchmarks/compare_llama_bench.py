@@ -24,7 +24,7 @@ from llamacpp_tools import locate_or_build  # noqa: E402
 
 from harness.formats import resolve  # noqa: E402
 from harness.registry import registry  # noqa: E402
-from harness.store import load_frame  # noqa: E402
+from harness.results.frame import load_frame  # noqa: E402
 
 
 def artifact(model: str, fmt: str) -> Path:

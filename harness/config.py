@@ -12,8 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from harness.backends.base import BackendConfig
 from harness.errors import ConfigError
+from harness.formats.base import FOLDER_MARKERS, container_of_path
 from harness.models.sources import HubFile, LocalFile, ModelSource
 from harness.registry import registry
+from harness.results.identity import requested_settings
 from harness.regression.thresholds import RegressionConfig
 from harness.suites.base import SuiteParams
 
@@ -69,12 +71,32 @@ class Plan:
     regression: RegressionConfig = field(default_factory=RegressionConfig)
     unavailable: dict[str, str] = field(default_factory=dict)
     """Optional backends not installed here -> how to install them."""
+    backend_requests: dict[str, dict] = field(default_factory=dict)
+    """Backend name -> its settings as the file asks for them (threads: auto)."""
 
 
 def load_plan(path: str | Path) -> Plan:
     """Read and validate a suite file; raise ConfigError naming file, field and fix."""
     path = Path(path)
     file = str(path)
+    spec = _validate(PlanFile, _read_yaml(path, file), file, "")
+    backends, requests, unavailable = _backends(spec, file)
+    suites = {name: _validate(_lookup("suites", name, file, f"suites.{name}").params_cls,
+                              values or {}, file, f"suites.{name}.")
+              for name, values in spec.suites.items()}
+    _check_formats(spec.formats, file)
+    models = [_model(entry, i, path, file) for i, entry in enumerate(spec.models)]
+    names = [m.name for m in models]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup:
+        raise ConfigError(file, "models", f"model name '{dup}' appears twice",
+                          "give each model a distinct name")
+    _check_context(backends, suites, file)
+    return Plan(spec.name, file, spec.description, models, spec.formats, backends, suites,
+                spec.seed, spec.timeout_s, spec.regression, unavailable, requests)
+
+
+def _read_yaml(path: Path, file: str) -> dict:
     if not path.is_file():
         raise ConfigError(file, "-", "no such file", "give the path of a suite YAML file")
     try:
@@ -87,9 +109,13 @@ def load_plan(path: str | Path) -> Plan:
     if not isinstance(raw, dict):
         raise ConfigError(file, "-", "top level is not a mapping",
                           "start with keys such as name:, models:, backends:, suites:")
-    spec = _validate(PlanFile, raw, file, "")
+    return raw
 
-    backends, unavailable = {}, {}
+
+def _backends(spec: PlanFile, file: str
+              ) -> tuple[dict[str, BackendConfig], dict[str, dict], dict[str, str]]:
+    """(validated settings, settings as requested, optional backends missing here)."""
+    backends, requests, unavailable = {}, {}, {}
     for name, values in spec.backends.items():
         backend = _lookup("backends", name, file, f"backends.{name}")
         values = dict(values or {})
@@ -105,28 +131,24 @@ def load_plan(path: str | Path) -> Plan:
                               (backend.install_hint or "install its package")
                               + "; or mark it optional: true to skip it where it is missing")
         backends[name] = _validate(backend.config_cls, values, file, f"backends.{name}.")
-    suites = {}
-    for name, values in spec.suites.items():
-        suite = _lookup("suites", name, file, f"suites.{name}")
-        suites[name] = _validate(suite.params_cls, values or {}, file, f"suites.{name}.")
+        requests[name] = requested_settings(backends[name].model_dump(), values)
+    return backends, requests, unavailable
 
+
+def _check_formats(formats: list[str], file: str) -> None:
     from harness.formats.resolve import all_formats
 
     known_formats = all_formats()
-    for i, fmt in enumerate(spec.formats):
+    for i, fmt in enumerate(formats):
         if fmt not in known_formats:
             close = difflib.get_close_matches(fmt, known_formats, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
             raise ConfigError(file, f"formats[{i}]", f"unknown format '{fmt}'",
                               f"{hint}(known: {', '.join(known_formats)})")
 
-    models = [_model(entry, i, path, file) for i, entry in enumerate(spec.models)]
-    names = [m.name for m in models]
-    dup = next((n for n in names if names.count(n) > 1), None)
-    if dup:
-        raise ConfigError(file, "models", f"model name '{dup}' appears twice",
-                          "give each model a distinct name")
 
+def _check_context(backends: dict[str, BackendConfig], suites: dict[str, SuiteParams],
+                   file: str) -> None:
     for bname, bconf in backends.items():
         for sname, sparams in suites.items():
             need = sparams.required_context()
@@ -136,8 +158,6 @@ def load_plan(path: str | Path) -> Plan:
                     f"{bconf.n_ctx} is smaller than the {need} tokens suite '{sname}' needs",
                     f"set n_ctx to at least {need} or shorten the suite's prompts",
                 )
-    return Plan(spec.name, file, spec.description, models, spec.formats, backends, suites,
-                spec.seed, spec.timeout_s, spec.regression, unavailable)
 
 
 def _model(entry: str | ModelEntry, i: int, plan_path: Path, file: str) -> ModelSource:
@@ -153,9 +173,10 @@ def _model(entry: str | ModelEntry, i: int, plan_path: Path, file: str) -> Model
     model_path = Path(entry.path).expanduser()
     if not model_path.is_absolute():
         model_path = plan_path.parent / model_path
-    if model_path.is_dir() and not (model_path / "config.json").is_file():
-        raise ConfigError(file, f"{field}.path", f"{model_path} is a folder without config.json",
-                          "give a model file or a Hugging Face model folder")
+    if model_path.is_dir() and not container_of_path(model_path):
+        raise ConfigError(file, f"{field}.path", f"{model_path} is a folder without "
+                          f"{' or '.join(FOLDER_MARKERS)}",
+                          "give a model file or a model folder (Hugging Face, onnxruntime-genai)")
     if not model_path.exists():
         raise ConfigError(file, f"{field}.path", f"no model file at {model_path}",
                           "fix the path (relative paths start at the suite file's folder)")

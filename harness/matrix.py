@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from harness.backends.base import CAPABILITIES
+from harness.backends.capabilities import has
 from harness.config import Plan
 from harness.errors import UsageError
 from harness.formats.base import SOURCE_FORMAT
 from harness.formats.resolve import producer_for
 from harness.registry import registry
+from harness.results.identity import cell_key, label
 
 
 @dataclass(frozen=True)
@@ -26,18 +25,18 @@ class Cell:
     backend_config: dict = field(hash=False)
     suite_params: dict = field(hash=False)
     seed: int = 0
+    backend_request: dict | None = field(default=None, hash=False, compare=False)
+    """The settings as the suite file asks for them (see harness.results.identity)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def key(self, model_sha256: str, backend_version: str, profile_id: str) -> str:
-        payload = {**self.to_dict(), "model_sha256": model_sha256,
-                   "backend_version": backend_version, "profile_id": profile_id}
-        blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        fields = {k: v for k, v in self.to_dict().items() if k != "backend_request"}
+        return cell_key(fields, model_sha256, backend_version, profile_id)
 
     def label(self) -> str:
-        return f"{self.model} {self.format} {self.backend} {self.suite}"
+        return label(self)
 
 
 @dataclass
@@ -82,23 +81,23 @@ def expand(plan: Plan, models: Sequence[str] = (), formats: Sequence[str] = (),
                                        plan.suites[suite])
                     if missing:
                         skipped.append(f"{model} {fmt} {suite} on {backend}: {backend} cannot "
-                                       f"{CAPABILITIES.get(missing, missing)}")
+                                       f"{missing.capability}")
                         continue
                     cells.append(Cell(
                         model=model, format=fmt, backend=backend, suite=suite,
                         backend_config=plan.backends[backend].model_dump(),
+                        backend_request=plan.backend_requests.get(backend),
                         suite_params=plan.suites[suite].model_dump(),
                         seed=plan.seed,
                     ))
     return Matrix(cells, skipped)
 
 
-def _missing(backend_cls, config, suite: str, params) -> str | None:
-    """The first capability `suite` needs with `params` that the backend lacks under
-    `config`, if any."""
+def _missing(backend_cls, config, suite: str, params) -> type | None:
+    """The first capability mixin `suite` needs with `params` that the backend lacks
+    under `config`, if any."""
     needs = registry("suites").get(suite).needs(params)
-    has = backend_cls.capabilities_for(config)
-    return next((c for c in needs if c not in has), None)
+    return next((c for c in needs if not has(backend_cls, config, c)), None)
 
 
 def _pick(flag: str, available: list[str], wanted: Sequence[str]) -> list[str]:

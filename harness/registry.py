@@ -63,6 +63,11 @@ class Registry(Generic[T]):
             origin = ep.dist.name if ep.dist is not None else "unknown distribution"
             self.register(ep.name, ep.value, origin)
 
+    def rescan(self) -> None:
+        """Read the entry points again (after sys.path gained a distribution)."""
+        self._scanned = False
+        self._scan()
+
     def names(self) -> list[str]:
         self._scan()
         return sorted(self._targets)
@@ -100,8 +105,20 @@ class Registry(Generic[T]):
                     f"{self.group}: '{name}' ({self._targets[name]}) is not a "
                     f"{base.__name__}; fix: its entry point must name one"
                 )
+            if isinstance(obj, type):
+                self._name(name, obj)
             self._loaded[name] = obj
         return self._loaded[name]
+
+    def _name(self, name: str, cls: type) -> None:
+        """The entry-point name is the plugin's name: written once, in the entry point."""
+        declared = vars(cls).get("name")
+        if declared is not None and declared != name:
+            raise RegistryError(
+                f"{self.group}: {self._targets[name]} declares name '{declared}' but its "
+                f"entry point is '{name}'; fix: delete the class's `name` (the entry-point "
+                "name is used) or make the two the same")
+        cls.name = name
 
 
 _registries: dict[str, Registry] = {}

@@ -1,12 +1,20 @@
-"""The one result schema. A stored line is a `CellResult`; see results/README.md."""
+"""The one result schema. A stored line is a `CellResult`; see results/README.md.
+
+Version 2 stores each metric's `kind` (from its suite's spec) and its quartiles. Version-1
+lines keep loading: a metric's kind comes from its suite's spec when that suite is
+installed, else from its unit (`harness.suites.metrics.kind_from_unit`), and the new
+statistics are computed from the stored samples.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
-SCHEMA_VERSION = 1
+from harness.suites.metrics import Kind, declared_spec, kind_from_unit
+
+SCHEMA_VERSION = 2
 
 
 class MetricRecord(BaseModel):
@@ -15,6 +23,8 @@ class MetricRecord(BaseModel):
     name: str
     unit: str
     higher_is_better: bool
+    kind: Kind
+    """speed, latency, memory, size, quality or count (harness.suites.metrics.KINDS)."""
     tags: dict[str, Any] = {}
     samples: list[float]
     stderr: float | None = None
@@ -27,6 +37,27 @@ class MetricRecord(BaseModel):
     ci_low: float | None
     """Student-t 95% confidence interval of the mean; None with fewer than two samples."""
     ci_high: float | None
+    q1: float | None
+    """Quartiles as pytest-benchmark computes them (harness.stats.Stats)."""
+    q3: float | None
+    iqr: float | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        """Fill what a version-1 record lacks: kind by unit (CellResult first tries the
+        suite's spec), quartiles from the samples."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "kind" not in data and "unit" in data:
+            data["kind"] = kind_from_unit(data["unit"])
+        if "q1" not in data and "samples" in data:
+            from harness.stats import Stats
+
+            stats = Stats.of(data["samples"])
+            data.update(q1=stats.q1, q3=stats.q3, iqr=stats.iqr)
+        return data
 
 
 class CellResult(BaseModel):
@@ -46,6 +77,10 @@ class CellResult(BaseModel):
     backend: str
     backend_version: str
     backend_config: dict[str, Any]
+    """Settings as resolved on the machine that ran the cell (threads: 2)."""
+    backend_request: dict[str, Any] | None = None
+    """Settings as the suite file asks for them (threads: auto); what comparisons match
+    on. None in records written before schema version 2."""
     backend_settings: dict[str, Any] = {}
     suite: str
     suite_params: dict[str, Any]
@@ -57,3 +92,17 @@ class CellResult(BaseModel):
     started_at: str
     finished_at: str
     duration_s: float
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kinds_from_specs(cls, data: Any) -> Any:
+        """A version-1 metric's kind from its suite's declaration, where installed."""
+        if not isinstance(data, dict) or not data.get("metrics"):
+            return data
+        metrics = []
+        for metric in data["metrics"]:
+            if isinstance(metric, dict) and "kind" not in metric:
+                spec = declared_spec(str(data.get("suite")), str(metric.get("name")))
+                metric = {**metric, "kind": spec.kind} if spec is not None else metric
+            metrics.append(metric)
+        return {**data, "metrics": metrics}

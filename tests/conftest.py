@@ -21,6 +21,11 @@ def harness_cmd(*args: str, cwd: Path | None = None, env: dict | None = None,
                           timeout=timeout, env={**os.environ, **(env or {})})
 
 
+def run_dirs(results: Path) -> list[Path]:
+    """The run folders under a results root (`<profile>/<run>/`), oldest first."""
+    return sorted((p.parent for p in results.glob("*/*/run.json")), key=lambda p: p.name)
+
+
 def plugin_env() -> dict:
     """PYTHONPATH that makes the test-only plugin distribution (entry points) visible."""
     path = os.pathsep.join(filter(None, [str(PLUGIN_DIR), os.environ.get("PYTHONPATH")]))
@@ -43,7 +48,7 @@ def _run_suite(tmp_path_factory, name: str) -> Path:
     proc = harness_cmd("run", f"suites/{name}.yaml", "--results-dir", "results",
                        "--profiles-dir", "hardware_profiles", "--report-dir", "reports", cwd=work)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    runs = list((work / "results").iterdir())
+    runs = run_dirs(work / "results")
     assert len(runs) == 1
     return runs[0]
 

@@ -144,3 +144,17 @@ def test_cuda_only_formats_are_skipped_on_cpu_with_the_reason(tmp_path: Path) ->
     assert [c.format for c in matrix.cells] == ["hf-fp16"]
     assert matrix.skipped == ["smollm2-135m hf-bnb-4bit on transformers: bitsandbytes formats "
                               "run on CUDA only (set device: cuda on an NVIDIA GPU)"]
+
+
+def test_threads_auto_is_resolved_here_and_requested_as_auto(tmp_path: Path) -> None:
+    path = tmp_path / "auto.yaml"
+    for threads in ("threads: auto, ", ""):
+        path.write_text(GOOD.replace("threads: 2, ", threads))
+        plan = load_plan(path)
+        assert plan.backends["llama_cpp"].threads >= 1
+        assert plan.backend_requests["llama_cpp"]["threads"] == "auto"
+        cell = expand(plan).cells[0]
+        assert cell.backend_request["threads"] == "auto"
+        assert cell.backend_config["threads"] == plan.backends["llama_cpp"].threads
+    path.write_text(GOOD)
+    assert load_plan(path).backend_requests["llama_cpp"]["threads"] == 2

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.backends.base import Backend
 from harness.errors import RegistryError
 from harness.registry import Registry, registry
 from tests.conftest import harness_cmd, plugin_env
@@ -37,6 +38,23 @@ def test_entry_that_is_not_a_backend_is_rejected() -> None:
     reg.register("bogus", "harness.stats:summarize")
     with pytest.raises(RegistryError, match="is not a Backend"):
         reg.get("bogus")
+
+
+class _Misnamed(Backend):
+    name = "declared"
+
+
+def test_the_entry_point_names_the_plugin() -> None:
+    assert registry("backends").get("llama_cpp").name == "llama_cpp"
+
+
+def test_a_class_naming_itself_unlike_its_entry_point_is_rejected() -> None:
+    reg = Registry("backends")
+    reg._scanned = True
+    reg.register("entry", "tests.test_registry:_Misnamed")
+    with pytest.raises(RegistryError, match="declares name 'declared' but its entry point "
+                                            "is 'entry'; fix: delete"):
+        reg.get("entry")
 
 
 def test_listing_and_dry_run_do_not_import_engines() -> None:

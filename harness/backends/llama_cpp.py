@@ -15,7 +15,8 @@ import numpy as np
 from pydantic import Field
 from scipy.special import log_softmax
 
-from harness.backends.base import BackendConfig, KvCacheBackend
+from harness.backends.base import BackendConfig
+from harness.backends.kv_cache import KvCacheBackend
 from harness.errors import BackendError
 
 _FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
@@ -30,7 +31,6 @@ class LlamaCppConfig(BackendConfig):
 
 
 class LlamaCppBackend(KvCacheBackend):
-    name: ClassVar[str] = "llama_cpp"
     accepts: ClassVar[tuple[str, ...]] = ("gguf",)
     config_cls: ClassVar[type[BackendConfig]] = LlamaCppConfig
     install_hint: ClassVar[str] = "pip install 'harness[llama]'"
@@ -209,6 +209,9 @@ class LlamaVocab:
 
     def tokenize(self, text: str, add_bos: bool) -> list[int]:
         return vocab_tokenize(self._lc, self._vocab, text, add_bos, parse_special=True)
+
+    def ends_generation(self, token: int) -> bool:
+        return bool(self._lc.llama_vocab_is_eog(self._vocab, token))
 
     def piece(self, token: int) -> bytes:
         if token not in self._pieces:

@@ -25,8 +25,9 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from harness.backends.base import Backend, BackendConfig
+from harness.backends.base import BackendConfig
 from harness.backends.bundled_server import BundledServer
+from harness.backends.capabilities import Generating, Serving, TokenLogprobs
 from harness.backends.llama_cpp import LlamaVocab
 from harness.errors import BackendError
 
@@ -57,23 +58,24 @@ class OpenAIHttpConfig(BackendConfig):
     server_args: list[str] = Field(default=[], description="more llama_cpp.server arguments")
 
 
-class OpenAIHttpBackend(Backend):
-    name: ClassVar[str] = "openai_http"
+class OpenAIHttpBackend(Generating, Serving, TokenLogprobs):
+    """Streams and serves; scores text only through echo log-probabilities, so only with
+    `prompt_logprobs: true`. It cannot time bare steps or return full distributions."""
+
     accepts: ClassVar[tuple[str, ...]] = ("gguf",)
     config_cls: ClassVar[type[BackendConfig]] = OpenAIHttpConfig
     install_hint: ClassVar[str] = "pip install 'harness[serve]'"
     packages: ClassVar[tuple[str, ...]] = ("llama-cpp-python", "httpx")
     modules: ClassVar[tuple[str, ...]] = ("httpx", "httpx_sse", "llama_cpp", "fastapi",
                                           "uvicorn", "sse_starlette", "starlette_context")
-    capabilities: ClassVar[frozenset[str]] = frozenset({"generate", "serving"})
 
     config: OpenAIHttpConfig
 
     @classmethod
-    def capabilities_for(cls, config: BackendConfig) -> frozenset[str]:
+    def lacks(cls, config: BackendConfig) -> frozenset[type]:
         if getattr(config, "prompt_logprobs", False):
-            return cls.capabilities | {"token_logprobs"}
-        return cls.capabilities
+            return frozenset()
+        return frozenset({TokenLogprobs})
 
     def __init__(self, config: OpenAIHttpConfig) -> None:
         super().__init__(config)
@@ -215,6 +217,9 @@ class OpenAIHttpBackend(Backend):
         """The BOS token the server puts before every prompt (None if it adds none)."""
         return self._bos
 
+    def ends_generation(self, token: int) -> bool:
+        return self._vocab.ends_generation(token)
+
     def _prompt_text(self, tokens: Sequence[int]) -> str:
         """Token ids as prompt text (the server adds BOS itself). Ids that are not how the
         tokenizer reads their text (random ones, say) read back as a few % more tokens:
@@ -313,30 +318,6 @@ class OpenAIHttpBackend(Backend):
                 "are misaligned (llama-cpp-python 0.3.36 shifts them by one token for "
                 "models that add no BOS), so this server cannot score text")
         self._echo_checked = True
-
-    # -- what an HTTP client cannot do -----------------------------------------------
-
-    def _no(self, what: str):
-        raise BackendError(f"openai_http cannot {what} over HTTP")
-
-    def reset(self) -> None:
-        """Every request starts from its own prompt; there is no cache to clear here."""
-
-    def prefill(self, tokens: Sequence[int]) -> None:
-        self._no("time a bare prefill")
-
-    def decode_step(self, token: int) -> None:
-        self._no("time a single decode step")
-
-    def last_logits(self) -> np.ndarray:
-        self._no("return logits")
-
-    def ends_generation(self, token: int) -> bool:
-        self._no("tell end-of-generation tokens")
-
-    def logprob_rows(self, tokens: Sequence[int], first: int = 0
-                     ) -> Iterator[tuple[int, np.ndarray]]:
-        self._no("return full-vocabulary log-probabilities")
 
     def settings(self) -> dict:
         info = super().settings()

@@ -14,7 +14,8 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from harness.backends.base import BackendConfig, KvCacheBackend
+from harness.backends.base import BackendConfig
+from harness.backends.kv_cache import KvCacheBackend
 from harness.errors import BackendError
 
 
@@ -24,7 +25,6 @@ class OrtGenaiConfig(BackendConfig):
 
 
 class OrtGenaiBackend(KvCacheBackend):
-    name: ClassVar[str] = "onnxruntime_genai"
     accepts: ClassVar[tuple[str, ...]] = ("onnx",)
     config_cls: ClassVar[type[BackendConfig]] = OrtGenaiConfig
     install_hint: ClassVar[str] = "pip install 'harness[onnx,torch]'"

@@ -12,7 +12,8 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from harness.backends.base import BackendConfig, KvCacheBackend
+from harness.backends.base import BackendConfig
+from harness.backends.kv_cache import KvCacheBackend
 from harness.errors import BackendError
 
 
@@ -21,7 +22,6 @@ class TransformersConfig(BackendConfig):
 
 
 class TransformersBackend(KvCacheBackend):
-    name: ClassVar[str] = "transformers"
     accepts: ClassVar[tuple[str, ...]] = ("hf",)
     config_cls: ClassVar[type[BackendConfig]] = TransformersConfig
     install_hint: ClassVar[str] = "pip install 'harness[torch]' (torch==2.13.0 is the CPU build)"
@@ -41,7 +41,7 @@ class TransformersBackend(KvCacheBackend):
         import torch
         from transformers import AutoTokenizer, DynamicCache
 
-        from harness.formats.hf import load_model
+        from harness.backends.hf_loading import load_model
 
         self._torch = torch
         self._cache_cls = DynamicCache

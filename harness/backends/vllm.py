@@ -8,7 +8,7 @@ cells with that environment's Python (`interpreter()`).
 The engine core runs inside the cell's process (VLLM_ENABLE_V1_MULTIPROCESSING=0): no
 engine process beside it, so the memory suite's RSS is the engine's and no timing holds
 inter-process traffic. vLLM samples after every forward pass and cannot evaluate a given
-token without doing so, so "steps" is not claimed: speed comes from `generate`, whose
+token without doing so, so it is not `Stepped`: speed comes from `generate`, whose
 first yield follows the engine step that sampled the first token.
 """
 
@@ -27,7 +27,8 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from harness.backends.base import Backend, BackendConfig
+from harness.backends.base import BackendConfig
+from harness.backends.capabilities import Generating, LogprobRows, Scoring
 from harness.errors import BackendError
 
 PYTHON_ENV = "HARNESS_VLLM_PYTHON"
@@ -93,8 +94,10 @@ class VllmConfig(BackendConfig):
         "of a repeated prompt measures a cache hit)")
 
 
-class VllmBackend(Backend):
-    name: ClassVar[str] = "vllm"
+class VllmBackend(Generating, LogprobRows, Scoring):
+    """Streams, scores and gives full rows; not `Stepped`: it samples after every forward
+    pass, so its speed is measured through `generate`."""
+
     accepts: ClassVar[tuple[str, ...]] = ("hf",)
     config_cls: ClassVar[type[BackendConfig]] = VllmConfig
     excludes: ClassVar[dict[str, str]] = {
@@ -104,8 +107,6 @@ class VllmBackend(Backend):
     install_hint: ClassVar[str] = (
         "nox -s vllm (builds vLLM's own environment in the harness cache, venvs/vllm), or "
         f"set {PYTHON_ENV} to a Python that has vllm and this harness (pip install -e .)")
-    capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"generate", "token_logprobs", "scoring", "logprob_rows"})
 
     config: VllmConfig
 
@@ -143,7 +144,7 @@ class VllmBackend(Backend):
         artifact = Path(artifact)
         if not (artifact / "config.json").is_file():
             raise BackendError(f"{artifact} is not a Hugging Face model folder (no config.json)")
-        from harness.formats.hf import read_recipe
+        from harness.backends.hf_loading import read_recipe
 
         if read_recipe(artifact):
             raise BackendError(f"{artifact} is a transformers load-time recipe "
@@ -280,19 +281,6 @@ class VllmBackend(Backend):
         del out, prompt
         for start in range(0, len(rows), _ROWS_PER_YIELD):
             yield first + start, rows[start : start + _ROWS_PER_YIELD]
-
-    def prefill(self, tokens: Sequence[int]) -> None:
-        self._no_steps()
-
-    def decode_step(self, token: int) -> None:
-        self._no_steps()
-
-    def last_logits(self) -> np.ndarray:
-        self._no_steps()
-
-    def _no_steps(self):
-        raise BackendError("vllm samples after every forward pass and cannot time a bare "
-                           "prefill or decode step; its speed is measured through generate")
 
     def _params(self, **fields):
         from vllm import SamplingParams

@@ -1,4 +1,8 @@
-"""`harness` console script: typer app, one-line errors, exit codes."""
+"""`harness` console script: typer app, one-line errors, exit codes.
+
+Each command module imports what its command needs inside the command, so `harness
+--help` and every command's start stay cheap (no pandas, plotly, scipy or engine here).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,18 @@ import logging
 import sys
 
 import typer
-from rich.console import Console
 
-from harness.cli import list_cmd, profile_cmd, regression_cmd, report_cmd, run_cmd
+from harness.cli import (
+    baseline_cmd,
+    compare_cmd,
+    export_cmd,
+    list_cmd,
+    nightly_cmd,
+    profile_cmd,
+    report_cmd,
+    run_cmd,
+    trend_cmd,
+)
 from harness.errors import HarnessError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -17,16 +30,17 @@ app.command("run")(run_cmd.run)
 app.command("profile")(profile_cmd.profile)
 app.command("report")(report_cmd.report)
 app.command("list")(list_cmd.list_)
-app.command("compare")(regression_cmd.compare)
-app.command("nightly")(regression_cmd.nightly)
-app.command("trend")(regression_cmd.trend)
-app.add_typer(regression_cmd.baseline_app, name="baseline")
-app.add_typer(regression_cmd.export_app, name="export")
-
-err_console = Console(stderr=True)
+app.command("compare")(compare_cmd.compare)
+app.command("nightly")(nightly_cmd.nightly)
+app.command("trend")(trend_cmd.trend)
+app.add_typer(baseline_cmd.baseline_app, name="baseline")
+app.add_typer(export_cmd.export_app, name="export")
 
 
 def main() -> None:
+    from rich.console import Console
+
+    err_console = Console(stderr=True)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         code = app(standalone_mode=False)

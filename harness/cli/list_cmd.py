@@ -53,5 +53,8 @@ def _details(what: What, reg, name: str) -> str:
         return f"loads {', '.join(obj.accepts)}; {state}"
     if what is What.models:
         return obj.describe()
+    if what is What.reporters:
+        doc = (obj.__doc__ or "").strip().splitlines()
+        return f"renders {obj.renders}: {doc[0] if doc else ''}"
     doc_lines = (obj.__doc__ or "").strip().splitlines()
     return getattr(obj, "description", "") or (doc_lines[0] if doc_lines else "")

@@ -5,12 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-import yaml
-from rich.console import Console
 
-from harness.hardware.profile import capture, write_profile
-
-console = Console()
+from harness.cli.options import console
 
 
 def profile(
@@ -18,6 +14,10 @@ def profile(
     show: bool = typer.Option(True, "--show/--quiet", help="print the profile"),
 ) -> None:
     """Write hardware_profiles/<id>.yaml: CPU, ISA, RAM, bandwidth, GPUs, OS, libraries."""
+    import yaml
+
+    from harness.hardware.profile import capture, write_profile
+
     data = capture()
     path = write_profile(data, profiles_dir)
     if show:

@@ -5,22 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
-from harness.config import load_plan
-from harness.matrix import expand
-from harness.schema import CellResult
-
-console = Console()
+from harness.cli.options import PROFILES, REPORTS, RESULTS, console
 
 
 def run(
@@ -32,37 +18,45 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="print the expanded matrix, run nothing"),
     resume: bool = typer.Option(False, "--resume", help="continue the latest run of this plan"),
     run_id: str = typer.Option(None, "--run-id", help="with --resume: the run to continue"),
-    results_dir: Path = typer.Option(Path("results"), help="result store root"),
-    profiles_dir: Path = typer.Option(Path("hardware_profiles"), help="hardware profiles"),
-    report: bool = typer.Option(True, "--report/--no-report", help="write an HTML report"),
-    report_dir: Path = typer.Option(Path("reports"), help="where the HTML report goes"),
+    results_dir: Path = RESULTS,
+    profiles_dir: Path = PROFILES,
+    report: bool = typer.Option(True, "--report/--no-report", help="write a report"),
+    report_dir: Path = REPORTS,
+    reporter: str = typer.Option("html", "--reporter",
+                                 help="run reporter (harness list reporters)"),
 ) -> None:
     """Run a suite file's matrix of models x formats x backends x suites."""
+    from harness.config import load_plan
+    from harness.matrix import expand
+
     plan = load_plan(suite_file)
     matrix = expand(plan, model, format, backend, suite)
+    if report:
+        _run_reporter(reporter, profiles_dir)  # a bad name fails before any cell runs
     if dry_run:
         _print_matrix(matrix)
         return
     summary = execute(plan, matrix, results_dir, profiles_dir,
                       resume=(run_id or "latest") if resume else None)
     if report:
-        write_report(plan, summary, profiles_dir, report_dir)
+        write_report(plan, summary, profiles_dir, report_dir, reporter)
     if summary.failed:
         raise typer.Exit(1)
 
 
 def execute(plan, matrix, results_dir: Path, profiles_dir: Path, resume: str | None = None):
     """Run the matrix with a progress display; print the outcome; return the RunSummary."""
+    from harness.cli.progress import RunProgress
     from harness.runner.runner import run_matrix
 
-    observer = _Progress()
+    observer = RunProgress()
     try:
         with observer.progress:
             summary = run_matrix(plan, matrix, results_dir, profiles_dir, resume=resume,
                                  observer=observer)
     except KeyboardInterrupt:
-        console.print(f"interrupted: finished cells are stored under {results_dir}/"
-                      f"{observer.run_id}; continue with: harness run {plan.file} --resume")
+        console.print(f"interrupted: finished cells are stored under {results_dir}/ (run "
+                      f"{observer.run_id}); continue with: harness run {plan.file} --resume")
         raise typer.Exit(130) from None
     if summary.profile_captured:
         console.print(f"captured hardware profile {summary.profile_id} in {profiles_dir}/")
@@ -74,18 +68,26 @@ def execute(plan, matrix, results_dir: Path, profiles_dir: Path, resume: str | N
     return summary
 
 
-def write_report(plan, summary, profiles_dir: Path, report_dir: Path) -> Path:
-    from harness.reports.html import HtmlReporter
-    from harness.store import load_frame
+def write_report(plan, summary, profiles_dir: Path, report_dir: Path,
+                 reporter: str = "html") -> Path:
+    from harness.results.frame import load_frame
 
-    out = HtmlReporter(profiles_dir).render(load_frame([summary.dir]), report_dir /
-                                            f"{summary.run_id}.html",
-                                            f"{plan.name}: {summary.run_id}")
+    page = _run_reporter(reporter, profiles_dir)
+    out = page.render(load_frame([summary.dir]), report_dir / f"{summary.run_id}{page.suffix}",
+                      f"{plan.name}: {summary.run_id}")
     console.print(f"report -> {out}")
     return out
 
 
+def _run_reporter(name: str, profiles_dir: Path):
+    from harness.reports.base import RunReporter, reporter
+
+    return reporter(name, RunReporter, profiles_dir)
+
+
 def _print_matrix(matrix) -> None:
+    from rich.table import Table
+
     table = Table(title=f"{len(matrix.cells)} cells")
     for col in ("#", "model", "format", "backend", "suite"):
         table.add_column(col)
@@ -100,39 +102,3 @@ def _print_matrix(matrix) -> None:
         console.print(f"skipped: {len(unloadable)} format x backend pairs whose backend does "
                       "not load that format's files", highlight=False)
     console.print(f"{len(matrix.cells)} cells")
-
-
-class _Progress:
-    """Rich progress: the whole run (with ETA) and the current cell (ETA from similar cells)."""
-
-    def __init__(self) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
-            refresh_per_second=2,
-        )
-        self.overall = None
-        self.current = None
-        self.estimate = None
-        self.run_id = ""
-
-    def run_started(self, run_id: str, total: int, skipped: int) -> None:
-        self.run_id = run_id
-        self.overall = self.progress.add_task(f"run {run_id}", total=total)
-        self.current = self.progress.add_task("", total=None)
-
-    def step(self, text: str, estimate_s: float | None) -> None:
-        self.estimate = estimate_s
-        self.progress.reset(self.current, description=f"  {text}",
-                            total=round(estimate_s) if estimate_s else None, completed=0)
-
-    def tick(self, elapsed_s: float) -> None:
-        if self.estimate:
-            self.progress.update(self.current, completed=min(elapsed_s, self.estimate))
-
-    def cell_finished(self, result: CellResult | None) -> None:
-        self.progress.advance(self.overall)
-        if result is not None and result.status == "failed":
-            self.progress.console.print(f"[red]failed[/red] {result.model} {result.format} "
-                                        f"{result.backend} {result.suite}: {result.error}",
-                                        highlight=False)

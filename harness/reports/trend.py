@@ -1,89 +1,40 @@
-"""Trend report: every stored run of one hardware profile, one chart per metric over time.
-
-Each run is compared with the profile's baseline as `harness compare` would; points whose
-verdict is "regressed" are drawn as red crosses, and the baseline run is marked.
-"""
+"""Trend page: one chart per metric over every stored run of one hardware profile;
+points that regressed against the baseline are red crosses, the baseline run is marked."""
 
 from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from harness.errors import UsageError
-from harness.regression.baselines import baseline_for, load_run, runs
-from harness.regression.compare import compare_runs, label, metric_label
-from harness.regression.thresholds import RegressionConfig
-from harness.reports.html import write_page
-from harness.store import RunStore
+from harness.regression.trend import Trend
+from harness.reports.base import TrendReporter
+from harness.reports.page import write_page
 
 
-def profile_runs(results_root: Path, profile_id: str) -> dict[str, tuple[dict, list]]:
-    """Run id -> (manifest, stored cells) of every run on one hardware profile, read once."""
-    out = {}
-    for run_id in runs(results_root):
-        manifest = RunStore(results_root, run_id).manifest()
-        if manifest.get("profile_id") == profile_id:
-            out[run_id] = (manifest, load_run(Path(results_root) / run_id))
-    return out
+class TrendHtmlReporter(TrendReporter):
+    """One self-contained HTML page of a profile's history."""
 
+    suffix: ClassVar[str] = ".html"
 
-def trend_frame(stored: dict[str, tuple[dict, list]]) -> pd.DataFrame:
-    """One row per (run, cell, metric): time, commit, median."""
-    rows = []
-    for run_id, (manifest, cells) in stored.items():
-        for cell in cells:
-            if cell.status != "ok":
-                continue
-            for metric in cell.metrics:
-                rows.append({"run_id": run_id, "time": manifest.get("started_at"),
-                             "commit": manifest.get("git_commit"), "cell": label(cell),
-                             "metric": metric_label(metric), "unit": metric.unit,
-                             "median": metric.median})
-    frame = pd.DataFrame(rows)
-    if not frame.empty:
-        frame["time"] = pd.to_datetime(frame["time"])
-    return frame
-
-
-def regressed_points(stored: dict[str, tuple[dict, list]], baseline: str | None,
-                     config: RegressionConfig) -> set[tuple[str, str, str]]:
-    """(run, cell, metric) that each run's comparison with the baseline calls regressed."""
-    if baseline not in stored:
-        return set()
-    base = stored[baseline][1]
-    out = set()
-    for run_id, (_, cells) in stored.items():
-        if run_id == baseline:
-            continue
-        try:
-            comparison = compare_runs(base, cells, config)
-        except UsageError:  # a run of another suite shares no cell with the baseline
-            continue
-        out |= {(run_id, r.cell, r.metric) for r in comparison.rows if r.verdict == "regressed"}
-    return out
-
-
-def render_trend(results_root: Path, profile_id: str, out: Path,
-                 config: RegressionConfig | None = None) -> Path:
-    stored = profile_runs(results_root, profile_id)
-    frame = trend_frame(stored)
-    baseline = baseline_for(results_root, profile_id)
-    bad = regressed_points(stored, baseline, config or RegressionConfig())
-    figs, constant = [], 0
-    if not frame.empty:
-        for metric, part in frame.groupby("metric", sort=True):
-            if part["median"].nunique() <= 1:
-                constant += 1
-                continue
-            figs.append(_chart(metric, part, baseline, bad))
-    n_runs = frame["run_id"].nunique() if not frame.empty else 0
-    meta = (f"<p class='meta'>{n_runs} runs of hardware profile {html.escape(profile_id)}; "
-            f"baseline: {html.escape(baseline or 'none set')}. Red crosses: regressed against "
-            f"the baseline. {constant} metrics that never changed are not drawn.</p>")
-    return write_page(out, f"Trend: {profile_id}", figs, [meta, None])
+    def render(self, data: Trend, out: Path, title: str) -> Path:
+        frame, figs, constant = data.frame, [], 0
+        if not frame.empty:
+            for metric, part in frame.groupby("metric", sort=True):
+                if part["median"].nunique() <= 1:
+                    constant += 1
+                    continue
+                figs.append(_chart(metric, part, data.baseline, data.regressed))
+        n_runs = frame["run_id"].nunique() if not frame.empty else 0
+        meta = (f"<p class='meta'>{n_runs} runs of hardware profile "
+                f"{html.escape(data.profile_id)}; baseline: "
+                f"{html.escape(data.baseline or 'none set')}. Red crosses: regressed against "
+                f"the baseline (with each run's own thresholds). {constant} metrics that never "
+                "changed are not drawn.</p>")
+        return write_page(out, title, figs, [meta, None])
 
 
 def _chart(metric: str, part: pd.DataFrame, baseline: str | None,

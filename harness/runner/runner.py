@@ -24,8 +24,9 @@ from harness.matrix import Cell, Matrix
 from harness.registry import registry
 from harness.runner.child import run_child
 from harness.schema import CellResult
-from harness.stats import summarize
-from harness.store import RunStore, latest_run, new_run_id
+from harness.stats import Stats
+from harness.results.query import latest, resolve_run
+from harness.results.store import RunStore, new_run_id
 
 log = logging.getLogger(__name__)
 
@@ -74,40 +75,18 @@ def git_commit(cwd: Path | None = None) -> str:
 
 def run_matrix(plan: Plan, matrix: Matrix, results_root: Path, profiles_dir: Path,
                resume: str | None = None, observer: RunObserver | None = None) -> RunSummary:
-    """Run every cell of `matrix`. `resume` is a run id or "latest" (of this plan)."""
+    """Run every cell of `matrix`. `resume` is a run id or "latest" (of this plan on this
+    machine's hardware profile)."""
     observer = observer or _Silent()
     profile_id, _, captured = current_profile(profiles_dir)
     commit = git_commit()
-    if resume:
-        run_id = latest_run(results_root, plan.name) if resume == "latest" else resume
-        if not run_id or not (results_root / run_id).is_dir():
-            raise UsageError(f"--resume: no run '{resume}' of plan '{plan.name}' under "
-                             f"{results_root}; fix: run without --resume first")
-        store = RunStore(results_root, run_id)
-    else:
-        run_id = new_run_id(plan.name)
-        store = RunStore(results_root, run_id)
-        store.create({"run_id": run_id, "plan_name": plan.name, "plan_file": plan.file,
-                      "profile_id": profile_id, "harness_version": __version__,
-                      "git_commit": commit, "started_at": _now(),
-                      "regression": plan.regression.model_dump()})
-    summary = RunSummary(run_id, store.dir, profile_id, captured)
+    store = _open_store(plan, results_root, profile_id, commit, resume)
+    summary = RunSummary(store.run_id, store.dir, profile_id, captured)
     done = store.finished_keys()
-    observer.run_started(run_id, len(matrix.cells), len(matrix.skipped))
-
-    sources: dict[str, tuple[Path, str] | str] = {}
-    artifacts: dict[tuple[str, str], dict | str] = {}
-    durations: dict[str, list[float]] = {}
-    models = {m.name: m for m in plan.models}
+    observer.run_started(store.run_id, len(matrix.cells), len(matrix.skipped))
+    run = _Run(plan, store, profile_id, commit, observer)
     for cell in matrix.cells:
-        if cell.model not in sources:
-            observer.step(f"fetching model {cell.model}", None)
-            try:
-                path = models[cell.model].resolve()
-                sources[cell.model] = (path, sha256_path(path))
-            except HarnessError as exc:
-                sources[cell.model] = str(exc)
-        source = sources[cell.model]
+        source = run.source(cell.model)
         backend_version = registry("backends").get(cell.backend).version()
         model_sha = source[1] if isinstance(source, tuple) else "unavailable"
         key = cell.key(model_sha, backend_version, profile_id)
@@ -115,37 +94,87 @@ def run_matrix(plan: Plan, matrix: Matrix, results_root: Path, profiles_dir: Pat
             summary.already_done += 1
             observer.cell_finished(None)
             continue
+        result = run.cell(cell, key, source, model_sha, backend_version)
+        store.append(result)
+        observer.cell_finished(result)
+        if result.status == "ok":
+            summary.ok += 1
+        else:
+            summary.failed += 1
+            summary.failures.append(f"{cell.label()}: {result.error}")
+    return summary
+
+
+def _open_store(plan: Plan, results_root: Path, profile_id: str, commit: str,
+                resume: str | None) -> RunStore:
+    if resume:
+        if resume == "latest":
+            found = latest(results_root, profile_id, plan.name)
+            directory = found.dir if found else None
+        else:
+            try:
+                directory = resolve_run(resume, results_root, profile_id)
+            except UsageError:
+                directory = None
+        if directory is None:
+            raise UsageError(f"--resume: no run '{resume}' of plan '{plan.name}' on hardware "
+                             f"profile {profile_id} under {results_root}; fix: run without "
+                             "--resume first")
+        return RunStore(directory)
+    run_id = new_run_id(plan.name)
+    return RunStore.create(results_root, {
+        "run_id": run_id, "plan_name": plan.name, "plan_file": plan.file,
+        "profile_id": profile_id, "harness_version": __version__, "git_commit": commit,
+        "started_at": _now(), "regression": plan.regression.model_dump()})
+
+
+class _Run:
+    """What one run keeps between cells: resolved sources, prepared artifacts, durations."""
+
+    def __init__(self, plan: Plan, store: RunStore, profile_id: str, commit: str,
+                 observer: RunObserver) -> None:
+        self.plan, self.store, self.observer = plan, store, observer
+        self.profile_id, self.commit = profile_id, commit
+        self.models = {m.name: m for m in plan.models}
+        self.sources: dict[str, tuple[Path, str] | str] = {}
+        self.artifacts: dict[tuple[str, str], dict | str] = {}
+        self.durations: dict[str, list[float]] = {}
+
+    def source(self, model: str) -> tuple[Path, str] | str:
+        """(path, sha256) of a model's source file, or why it could not be had."""
+        if model not in self.sources:
+            self.observer.step(f"fetching model {model}", None)
+            try:
+                path = self.models[model].resolve()
+                self.sources[model] = (path, sha256_path(path))
+            except HarnessError as exc:
+                self.sources[model] = str(exc)
+        return self.sources[model]
+
+    def cell(self, cell: Cell, key: str, source, model_sha: str,
+             backend_version: str) -> CellResult:
         started = _now()
         if isinstance(source, str):
             artifact, extra, error = {}, {}, source
         else:
-            needed = [cell.format, *plan.suites[cell.suite].extra_formats()]
-            artifact, extra, error = _artifacts(cell.model, needed, source, artifacts, store,
-                                                plan.timeout_s, observer)
+            needed = [cell.format, *self.plan.suites[cell.suite].extra_formats()]
+            artifact, extra, error = _artifacts(cell.model, needed, source, self.artifacts,
+                                                self.store, self.plan.timeout_s, self.observer)
         payload: dict = {}
         duration = 0.0
         if error is None:
-            est = _estimate(durations.get(cell.suite))
-            observer.step(cell.label(), est)
+            self.observer.step(cell.label(), _estimate(self.durations.get(cell.suite)))
             spec = {"task": "cell", "cell": cell.to_dict(), "artifact": artifact,
                     "extra_artifacts": extra}
-            outcome = run_child(spec, plan.timeout_s, store.dir / "logs" / f"{key}.log",
-                                tick=observer.tick,
+            outcome = run_child(spec, self.plan.timeout_s,
+                                self.store.dir / "logs" / f"{key}.log", tick=self.observer.tick,
                                 python=registry("backends").get(cell.backend).interpreter())
             duration = outcome.duration_s
             payload, error = outcome.payload, outcome.error
             if outcome.ok:
-                durations.setdefault(cell.suite, []).append(duration)
-        result = _result(store.run_id, key, cell, model_sha, backend_version, artifact, payload,
-                         error, profile_id, commit, started, duration)
-        store.append(result)
-        observer.cell_finished(result)
-        if error is None:
-            summary.ok += 1
-        else:
-            summary.failed += 1
-            summary.failures.append(f"{cell.label()}: {error}")
-    return summary
+                self.durations.setdefault(cell.suite, []).append(duration)
+        return _result(self.store.run_id, key, cell, model_sha, backend_version, artifact,
+                       payload, error, self.profile_id, self.commit, started, duration)
 
 
 def _artifacts(model: str, formats: list[str], source: tuple[Path, str], cache: dict,
@@ -179,13 +208,13 @@ def _prepare(model: str, fmt: str, source: tuple[Path, str], cache: dict, store:
 def _result(run_id: str, key: str, cell: Cell, model_sha: str, backend_version: str,
             artifact: dict, payload: dict, error: str | None, profile_id: str, commit: str,
             started: str, duration: float) -> CellResult:
-    metrics = [{**m, **summarize(m["samples"], stderr=m.get("stderr"))}
+    metrics = [{**m, **Stats.of(m["samples"], stderr=m.get("stderr")).record()}
                for m in payload.get("metrics", [])]
     return CellResult(
         run_id=run_id, cell_key=key, status="ok" if error is None else "failed", error=error,
         model=cell.model, model_sha256=model_sha, format=cell.format, artifact=artifact,
         backend=cell.backend, backend_version=backend_version,
-        backend_config=cell.backend_config,
+        backend_config=cell.backend_config, backend_request=cell.backend_request,
         backend_settings=payload.get("backend_settings", {}), suite=cell.suite,
         suite_params=cell.suite_params, seed=cell.seed, metrics=metrics,
         profile_id=profile_id, harness_version=__version__, git_commit=commit,

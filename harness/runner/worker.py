@@ -12,13 +12,14 @@ import logging
 import sys
 import time
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.formats import resolve
 from harness.formats.base import Artifact
 from harness.hardware.memory import MemorySampler
 from harness.registry import registry
-from harness.runner.context import CellContext
+from harness.suites.context import CellContext
 
 
 def derive_task(spec: dict) -> dict:
@@ -32,8 +33,19 @@ def cell_task(spec: dict) -> dict:
     artifact = Artifact(**spec["artifact"])
     backend_cls = registry("backends").get(cell["backend"])
     suite_cls = registry("suites").get(cell["suite"])
+    config = backend_cls.config_cls.model_validate(cell["backend_config"])
+
+    @contextmanager
+    def opener(other: Artifact):
+        instance = backend_cls(config)
+        instance.load(Path(other.path))
+        try:
+            yield instance
+        finally:
+            instance.unload()
+
     with MemorySampler(enabled=suite_cls.samples_memory) as memory:
-        backend = backend_cls(backend_cls.config_cls.model_validate(cell["backend_config"]))
+        backend = backend_cls(config)
         params = suite_cls.params_cls.model_validate(cell["suite_params"])
         start = time.perf_counter()
         backend.load(Path(artifact.path))
@@ -41,8 +53,8 @@ def cell_task(spec: dict) -> dict:
         try:
             extra = {fmt: Artifact(**a) for fmt, a in spec.get("extra_artifacts", {}).items()}
             ctx = CellContext(artifact=artifact, load_time_s=load_time, memory=memory,
-                              seed=cell["seed"], extra_artifacts=extra)
-            metrics = suite_cls().run(backend, params, ctx)
+                              seed=cell["seed"], extra_artifacts=extra, opener=opener)
+            metrics = suite_cls().measure(backend, params, ctx)
             settings = backend.settings()
         finally:
             backend.unload()

@@ -8,9 +8,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from harness.errors import HarnessError
+from harness.suites.metrics import Chart, Family, Kind, MetricSpec, find_spec
+
+__all__ = ["Chart", "Family", "Kind", "Metric", "MetricSpec", "Suite", "SuiteParams"]
+
 if TYPE_CHECKING:
     from harness.backends.base import Backend
-    from harness.runner.context import CellContext
+    from harness.suites.context import CellContext
 
 
 class SuiteParams(BaseModel):
@@ -41,6 +46,8 @@ class Metric:
     stderr: float | None = None
     """Standard error of a single-valued estimate (accuracy, perplexity), when the suite
     knows it from the underlying per-item data."""
+    kind: Kind | None = None
+    """From the suite's spec (`Suite.metric` or `MetricSpec.measure` fill it)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,22 +57,58 @@ class Suite(ABC):
     """Given a loaded backend and validated parameters, produce metrics.
 
     Runs inside the cell's child process. Must not branch on the concrete backend.
+    Every metric it returns is declared in `metrics` (unit, direction, kind, threshold,
+    chart); build them with `self.metric(name, samples, tags)`.
     """
 
     name: ClassVar[str]
     params_cls: ClassVar[type[SuiteParams]] = SuiteParams
     description: ClassVar[str] = ""
-    requires: ClassVar[tuple[str, ...]] = ()
-    """Backend capabilities the suite uses (see harness.backends.base.CAPABILITIES)."""
+    requires: ClassVar[tuple[type, ...]] = ()
+    """Capability mixins (harness.backends.capabilities) the suite uses; a backend
+    lacking one is skipped for this suite."""
 
     @classmethod
-    def needs(cls, params: SuiteParams) -> tuple[str, ...]:
-        """The capabilities a run with `params` uses (some parameters switch parts off)."""
+    def needs(cls, params: SuiteParams) -> tuple[type, ...]:
+        """The capability mixins a run with `params` uses (some parameters switch parts
+        off)."""
         return cls.requires
     samples_memory: ClassVar[bool] = False
     """Run the RSS sampler thread during the cell. Off by default: a thread waking every
     few milliseconds steals CPU from the engine and would bias speed measurements."""
 
+    metrics: ClassVar[tuple[MetricSpec, ...]] = ()
+    """Every metric the suite can return; a metric not declared here fails the cell."""
+
     @abstractmethod
     def run(self, backend: Backend, params: SuiteParams, ctx: CellContext) -> list[Metric]:
         """Measure and return metrics; raise to fail the cell."""
+
+    @classmethod
+    def spec(cls, name: str) -> MetricSpec:
+        """The declared spec of metric `name`; HarnessError if the suite declares none."""
+        spec = find_spec(cls.metrics, name)
+        if spec is None:
+            raise HarnessError(f"suite {cls.name} returned metric '{name}', which it does not "
+                               f"declare; fix: add a MetricSpec for it to {cls.__name__}.metrics")
+        return spec
+
+    def metric(self, name: str, samples: list[float], tags: dict[str, Any] | None = None,
+               stderr: float | None = None) -> Metric:
+        """Metric `name` with its declared unit, direction and kind."""
+        return self.spec(name).measure(samples, tags, stderr, name=name)
+
+    def measure(self, backend: Backend, params: SuiteParams, ctx: CellContext) -> list[Metric]:
+        """`run`, then check every metric against its declaration (what the worker calls)."""
+        metrics = self.run(backend, params, ctx)
+        for metric in metrics:
+            spec = self.spec(metric.name)
+            if (metric.unit, metric.higher_is_better) != (spec.unit, spec.higher_is_better) or \
+                    metric.kind not in (None, spec.kind):
+                raise HarnessError(
+                    f"suite {self.name}: metric {metric.name} is {metric.unit}, "
+                    f"higher_is_better={metric.higher_is_better}, kind {metric.kind}, but its "
+                    f"spec says {spec.unit}, {spec.higher_is_better}, {spec.kind}; fix: build "
+                    "it with self.metric(...)")
+            metric.kind = spec.kind
+        return metrics

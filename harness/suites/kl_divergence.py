@@ -20,11 +20,12 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from harness.backends.base import Backend
+from harness.backends.capabilities import LogprobRows
 from harness.cache import atomic_target, cache_dir
 from harness.data.corpora import describe, load_text
-from harness.runner.context import CellContext
+from harness.suites.context import CellContext
 from harness.stats import binomial_standard_error, standard_error
-from harness.suites.base import Metric, Suite
+from harness.suites.base import Chart, Metric, MetricSpec, Suite
 from harness.suites.perplexity import corpus_windows
 from harness.suites.windows import Window, WindowParams
 
@@ -53,14 +54,28 @@ class KlDivergenceSuite(Suite):
     name: ClassVar[str] = "kl-divergence"
     params_cls: ClassVar[type] = KlParams
     description: ClassVar[str] = "KL divergence and same-top-1 % against a reference format"
-    requires: ClassVar[tuple[str, ...]] = ("logprob_rows",)
+    requires: ClassVar[tuple[type, ...]] = (LogprobRows,)
+
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("kl_divergence_mean", "nats", False, "quality", threshold="mean:0.005",
+                   chart=Chart("KL divergence from the reference vs bits per weight",
+                               style="vs_bits", order=130,
+                               label="mean KL divergence (nats, log scale)")),
+        MetricSpec("kl_divergence_median", "nats", False, "quality", threshold="mean:0.005"),
+        MetricSpec("kl_divergence_p99", "nats", False, "quality", threshold="mean:0.05"),
+        MetricSpec("kl_divergence_max", "nats", False, "quality", threshold="mean:0.5"),
+        MetricSpec("same_top1_pct", "%", True, "quality", threshold="mean:1.0"),
+        MetricSpec("reference_tail_mass", "probability", False, "count",
+                   description="reference mass outside its top-k: a diagnostic of the "
+                               "reference, not of the format measured"),
+        MetricSpec("kl_positions", "tokens", True, "count"),
+    )
 
     def run(self, backend: Backend, params: KlParams, ctx: CellContext) -> list[Metric]:
         text = load_text(params.corpus)
         windows = corpus_windows(backend, text, params)
-        ref_artifact = ctx.extra_artifacts[params.reference_format]
-        ref = reference_topk(backend, Path(ref_artifact.path), ref_artifact.sha256, windows,
-                             params, describe(params.corpus, text)["corpus_sha256"])
+        ref = reference_topk(backend, ctx, windows, params,
+                             describe(params.corpus, text)["corpus_sha256"])
         kl, same = [], []
         row = 0
         for window in windows:
@@ -75,16 +90,15 @@ class KlDivergenceSuite(Suite):
                 "n_ctx": params.n_ctx, "top_k": params.top_k}
         n = len(kl_arr)
         return [
-            Metric("kl_divergence_mean", "nats", [float(kl_arr.mean())], False, tags,
-                   stderr=standard_error(kl_arr)),
-            Metric("kl_divergence_median", "nats", [float(np.median(kl_arr))], False, tags),
-            Metric("kl_divergence_p99", "nats", [float(np.percentile(kl_arr, 99))], False, tags),
-            Metric("kl_divergence_max", "nats", [float(kl_arr.max())], False, tags),
-            Metric("same_top1_pct", "%", [100 * same_frac], True, tags,
-                   stderr=100 * binomial_standard_error(same_frac, n)),
-            Metric("reference_tail_mass", "probability", [float(np.exp(ref["tail"]).mean())],
-                   False, tags),
-            Metric("kl_positions", "tokens", [float(n)], True, tags),
+            self.metric("kl_divergence_mean", [float(kl_arr.mean())], tags,
+                        stderr=standard_error(kl_arr)),
+            self.metric("kl_divergence_median", [float(np.median(kl_arr))], tags),
+            self.metric("kl_divergence_p99", [float(np.percentile(kl_arr, 99))], tags),
+            self.metric("kl_divergence_max", [float(kl_arr.max())], tags),
+            self.metric("same_top1_pct", [100 * same_frac], tags,
+                        stderr=100 * binomial_standard_error(same_frac, n)),
+            self.metric("reference_tail_mass", [float(np.exp(ref["tail"]).mean())], tags),
+            self.metric("kl_positions", [n], tags),
         ]
 
 
@@ -95,9 +109,11 @@ def scored_rows(backend: Backend, window: Window):
         yield from rows[: max(last - pos, 0)]
 
 
-def reference_topk(backend: Backend, ref_path: Path, ref_sha: str, windows: list[Window],
+def reference_topk(backend: Backend, ctx: CellContext, windows: list[Window],
                    params: KlParams, corpus_sha: str) -> dict[str, np.ndarray]:
-    """Top-k of the reference over `windows`, computed once and cached on disk."""
+    """Top-k of the reference over `windows`, computed once (by a second instance of the
+    backend that the worker loads with the reference format) and cached on disk."""
+    ref_sha = ctx.extra_artifacts[params.reference_format].sha256
     key_data = {"ref": ref_sha, "backend": backend.name, "version": backend.version(),
                 "corpus": corpus_sha, "scheme": params.scheme, "n_ctx": params.n_ctx,
                 "stride": params.effective_stride(), "max_tokens": params.max_tokens,
@@ -107,9 +123,7 @@ def reference_topk(backend: Backend, ref_path: Path, ref_sha: str, windows: list
     if path.is_file():
         with np.load(path) as data:
             return {k: data[k] for k in ("ids", "logp", "tail")}
-    ref = type(backend)(backend.config)
-    ref.load(ref_path)
-    try:
+    with ctx.extra_backend(params.reference_format) as ref:
         ids, logp, tail = [], [], []
         for window in windows:
             for row in scored_rows(ref, window):
@@ -119,8 +133,6 @@ def reference_topk(backend: Backend, ref_path: Path, ref_sha: str, windows: list
                 logp.append(row[top].astype(np.float32))
                 kept = float(np.exp(row[top].astype(np.float64)).sum())
                 tail.append(math.log(max(1.0 - kept, 1e-30)))
-    finally:
-        ref.unload()
     data = {"ids": np.stack(ids), "logp": np.stack(logp), "tail": np.asarray(tail, np.float32)}
     tmp = atomic_target(path)
     with open(tmp, "wb") as handle:

@@ -9,14 +9,21 @@ its load-time peak is in the kernel's maximum for that process, reported beside)
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 from pydantic import Field
 
 from harness.backends.base import Backend
+from harness.backends.capabilities import Generating, Serving
 from harness.hardware.memory import os_max_rss_bytes
-from harness.runner.context import CellContext
-from harness.suites.base import Metric, Suite, SuiteParams
+from harness.suites.context import CellContext
+from harness.suites.base import Chart, Family, Metric, MetricSpec, Suite, SuiteParams
+
+MB = 1e6
+SIZE_CHART = Chart("Peak memory and model file size per format", style="grouped", order=60,
+                   scale=MB, display_unit="MB")
+MEMORY = Family("peak memory (MB)", order=1, scale=MB, display_unit="MB")
 
 
 class MemoryParams(SuiteParams):
@@ -31,11 +38,24 @@ class MemorySuite(Suite):
     name: ClassVar[str] = "memory"
     params_cls: ClassVar[type[SuiteParams]] = MemoryParams
     description: ClassVar[str] = "load time, peak RSS, GPU memory, model file size"
-    requires: ClassVar[tuple[str, ...]] = ("generate",)
+    requires: ClassVar[tuple[type, ...]] = (Generating,)
     samples_memory: ClassVar[bool] = True
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("load_time_s", "s", False, "latency"),
+        MetricSpec("peak_rss_bytes", "bytes", False, "memory", family=MEMORY,
+                   chart=replace(SIZE_CHART, label="peak RSS")),
+        MetricSpec("os_max_rss_bytes", "bytes", False, "memory"),
+        MetricSpec("model_file_bytes", "bytes", False, "size",
+                   chart=replace(SIZE_CHART, label="file size")),
+        MetricSpec("server_peak_rss_bytes", "bytes", False, "memory",
+                   family=replace(MEMORY, rank=-1,
+                                  note="memory of an HTTP backend is its server's")),
+        MetricSpec("server_os_max_rss_bytes", "bytes", False, "memory"),
+        MetricSpec("peak_gpu_memory_bytes", "bytes", False, "memory"),
+    )
 
     def run(self, backend: Backend, params: MemoryParams, ctx: CellContext) -> list[Metric]:
-        servers = backend.processes()
+        servers = backend.processes() if isinstance(backend, Serving) else []
         ctx.memory.watch(servers)
         ctx.memory.sample()
         prompt = ctx.rng().integers(0, backend.vocab_size, size=params.prompt_tokens).tolist()
@@ -46,19 +66,18 @@ class MemorySuite(Suite):
         if servers:
             sampler["processes"] = "cell + server"
         metrics = [
-            Metric("load_time_s", "s", [ctx.load_time_s], False),
-            Metric("peak_rss_bytes", "bytes", [float(ctx.memory.peak_rss)], False, sampler),
-            Metric("os_max_rss_bytes", "bytes", [float(os_max_rss_bytes())], False),
-            Metric("model_file_bytes", "bytes", [float(ctx.artifact.size_bytes)], False),
+            self.metric("load_time_s", [ctx.load_time_s]),
+            self.metric("peak_rss_bytes", [ctx.memory.peak_rss], sampler),
+            self.metric("os_max_rss_bytes", [os_max_rss_bytes()]),
+            self.metric("model_file_bytes", [ctx.artifact.size_bytes]),
         ]
         if servers:
             metrics += [
-                Metric("server_peak_rss_bytes", "bytes", [float(ctx.memory.peak_watched_rss)],
-                       False, {"sampler": sampler["sampler"]}),
-                Metric("server_os_max_rss_bytes", "bytes",
-                       [float(sum(os_max_rss_bytes(pid) for pid in servers))], False),
+                self.metric("server_peak_rss_bytes", [ctx.memory.peak_watched_rss],
+                            {"sampler": sampler["sampler"]}),
+                self.metric("server_os_max_rss_bytes",
+                            [sum(os_max_rss_bytes(pid) for pid in servers)]),
             ]
         if ctx.memory.gpu_present:
-            metrics.append(Metric("peak_gpu_memory_bytes", "bytes",
-                                  [float(ctx.memory.peak_gpu)], False))
+            metrics.append(self.metric("peak_gpu_memory_bytes", [ctx.memory.peak_gpu]))
         return metrics

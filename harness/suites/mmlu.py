@@ -7,7 +7,6 @@ from lm-eval; the overall figure is the question-weighted mean of the subjects.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from typing import ClassVar, Literal
@@ -15,12 +14,13 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from harness.backends.base import Backend
+from harness.backends.capabilities import Scoring
 from harness.cache import cache_dir
 from harness.data import mmlu
 from harness.evaluation.lm_eval_runner import evaluate, write_jsonl
-from harness.runner.context import CellContext
-from harness.stats import binomial_standard_error
-from harness.suites.base import Metric, Suite, SuiteParams
+from harness.suites.context import CellContext
+from harness.stats import binomial_standard_error, pooled_binomial_standard_error
+from harness.suites.base import Chart, Metric, MetricSpec, Suite, SuiteParams
 
 PROMPT = ("{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\n"
           "D. {{choices[3]}}\nAnswer:")
@@ -56,7 +56,18 @@ class MmluSuite(Suite):
     name: ClassVar[str] = "mmlu"
     params_cls: ClassVar[type] = MmluParams
     description: ClassVar[str] = "MMLU accuracy ± stderr, k-shot, stratified subset (lm-eval)"
-    requires: ClassVar[tuple[str, ...]] = ("scoring",)
+    requires: ClassVar[tuple[type, ...]] = (Scoring,)
+
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("mmlu_accuracy", "fraction", True, "quality", threshold="mean:0.02", chart=(
+            Chart("MMLU accuracy per model x format", order=90),
+            Chart("MMLU accuracy vs decode speed (point size = file size)", style="pareto",
+                  order=120, label="MMLU accuracy", against="decode_tokens_per_s",
+                  x_label="decode tokens/s (median)"))),
+        MetricSpec("mmlu_questions", "questions", True, "count"),
+        MetricSpec("eval_wall_time_s", "s", False, "latency"),
+        MetricSpec("scored_tokens_per_s", "tokens/s", True, "speed"),
+    )
 
     def run(self, backend: Backend, params: MmluParams, ctx: CellContext) -> list[Metric]:
         questions = mmlu.load_questions(params.data)
@@ -79,23 +90,20 @@ class MmluSuite(Suite):
                                    ctx.seed)
             elapsed = time.perf_counter() - start
             tags = {"shots": shots, "per_subject": params.per_subject, "data": params.data}
-            per_subject, correct, total, var_sum = [], 0.0, 0, 0.0
+            per_subject, parts = [], []
             for name, (subject, _) in sorted(tasks.items()):
                 acc = results[name]["acc,none"]
                 n = len(subsets[subject][1])
-                per_subject.append(Metric("mmlu_accuracy", "fraction", [acc], True,
-                                          {**tags, "subject": subject},
-                                          stderr=binomial_standard_error(acc, n)))
-                correct += acc * n
-                total += n
-                var_sum += acc * (1 - acc) * n
+                per_subject.append(self.metric("mmlu_accuracy", [acc], {**tags, "subject": subject},
+                                               stderr=binomial_standard_error(acc, n)))
+                parts.append((acc, n))
+            total = sum(n for _, n in parts)
             metrics += [
-                Metric("mmlu_accuracy", "fraction", [correct / total], True, tags,
-                       stderr=math.sqrt(var_sum) / total),
-                Metric("mmlu_questions", "questions", [float(total)], True, tags),
-                Metric("eval_wall_time_s", "s", [elapsed], False, tags),
-                Metric("scored_tokens_per_s", "tokens/s", [lm.scored_tokens / elapsed], True,
-                       tags),
+                self.metric("mmlu_accuracy", [sum(a * n for a, n in parts) / total], tags,
+                            stderr=pooled_binomial_standard_error(parts)),
+                self.metric("mmlu_questions", [total], tags),
+                self.metric("eval_wall_time_s", [elapsed], tags),
+                self.metric("scored_tokens_per_s", [lm.scored_tokens / elapsed], tags),
                 *per_subject,
             ]
         return metrics

@@ -13,10 +13,12 @@ from typing import ClassVar
 import numpy as np
 
 from harness.backends.base import Backend
+from harness.backends.capabilities import TokenLogprobs
 from harness.data.corpora import describe, load_text
 from harness.errors import HarnessError
-from harness.runner.context import CellContext
-from harness.suites.base import Metric, Suite
+from harness.suites.context import CellContext
+from harness.stats import llama_perplexity
+from harness.suites.base import Chart, Family, Metric, MetricSpec, Suite
 from harness.suites.windows import Window, WindowParams, make_windows
 
 
@@ -28,7 +30,22 @@ class PerplexitySuite(Suite):
     name: ClassVar[str] = "perplexity"
     params_cls: ClassVar[type] = PerplexityParams
     description: ClassVar[str] = "perplexity ± stderr, bits per byte (llama.cpp or rolling windows)"
-    requires: ClassVar[tuple[str, ...]] = ("token_logprobs",)
+    requires: ClassVar[tuple[type, ...]] = (TokenLogprobs,)
+
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("perplexity", "ppl", False, "quality", threshold="mean:1%",
+                   family=Family("perplexity (lower is better)", order=2), chart=(
+                       Chart("Perplexity per model x format (lower is better)", order=80),
+                       Chart("perplexity vs decode speed (point size = file size)",
+                             style="pareto", order=110, label="perplexity",
+                             against="decode_tokens_per_s",
+                             x_label="decode tokens/s (median)"))),
+        MetricSpec("nll_per_token", "nats", False, "quality", threshold="mean:1%",
+                   description="mean negative log-likelihood of each window"),
+        MetricSpec("bits_per_byte", "bits/byte", False, "quality", threshold="mean:1%"),
+        MetricSpec("tokens_scored", "tokens", True, "count"),
+        MetricSpec("scoring_tokens_per_s", "tokens/s", True, "speed"),
+    )
 
     def run(self, backend: Backend, params: PerplexityParams, ctx: CellContext) -> list[Metric]:
         text = load_text(params.corpus)
@@ -44,23 +61,18 @@ class PerplexitySuite(Suite):
         elapsed = time.perf_counter() - start
         nll = np.concatenate(all_nll)
         count = len(nll)
-        mean = float(nll.mean())
-        ppl = math.exp(mean)
-        # llama-perplexity's estimate: sqrt((E[nll^2] - E[nll]^2) / (count - 1)) * ppl
-        var = float((nll.astype(np.float64) ** 2).mean() - mean**2)
-        stderr = math.sqrt(max(var, 0.0) / (count - 1)) * ppl
+        ppl, stderr = llama_perplexity(nll)
         corpus = describe(params.corpus, text)
         # the default corpus is CPython's own docs: another Python version is another text
         tags = {"scheme": params.scheme, "n_ctx": params.n_ctx, "corpus": corpus["corpus"],
                 "corpus_sha256": corpus["corpus_sha256"][:12]}
         evaluated = sum(len(w.tokens) for w in windows)
         return [
-            Metric("perplexity", "ppl", [ppl], False, tags, stderr=stderr),
-            Metric("nll_per_token", "nats", nll_per_window, False, tags),
-            Metric("bits_per_byte", "bits/byte", [float(nll.sum()) / math.log(2) / n_bytes],
-                   False, tags),
-            Metric("tokens_scored", "tokens", [float(count)], True, tags),
-            Metric("scoring_tokens_per_s", "tokens/s", [evaluated / elapsed], True, tags),
+            self.metric("perplexity", [ppl], tags, stderr=stderr),
+            self.metric("nll_per_token", nll_per_window, tags),
+            self.metric("bits_per_byte", [float(nll.sum()) / math.log(2) / n_bytes], tags),
+            self.metric("tokens_scored", [count], tags),
+            self.metric("scoring_tokens_per_s", [evaluated / elapsed], tags),
         ]
 
 

@@ -21,10 +21,13 @@ from typing import ClassVar
 from pydantic import Field, model_validator
 
 from harness.backends.base import Backend
+from harness.backends.capabilities import Serving
 from harness.data.corpora import DEFAULT_CORPUS, CorpusSpec, load_text
 from harness.errors import HarnessError
-from harness.runner.context import CellContext
-from harness.suites.base import Metric, Suite, SuiteParams
+from harness.suites.context import CellContext
+from harness.suites.base import Chart, Metric, MetricSpec, Suite, SuiteParams
+
+SERVING_CHART = "Serving: time to first token and output tokens/s vs concurrency"
 
 
 class ServingParams(SuiteParams):
@@ -65,7 +68,22 @@ class ServingSuite(Suite):
     params_cls: ClassVar[type[SuiteParams]] = ServingParams
     description: ClassVar[str] = ("TTFT, inter-token latency, requests/s and output tokens/s "
                                   "at several client concurrency levels")
-    requires: ClassVar[tuple[str, ...]] = ("serving",)
+    requires: ClassVar[tuple[type, ...]] = (Serving,)
+
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("prompt_tokens", "tokens", True, "count"),
+        MetricSpec("ttft_ms", "ms", False, "latency", chart=Chart(
+            SERVING_CHART, style="concurrency", order=50,
+            label="median time to first token (ms)")),
+        MetricSpec("itl_ms", "ms", False, "latency"),
+        MetricSpec("e2e_latency_ms", "ms", False, "latency"),
+        MetricSpec("requests_per_s", "requests/s", True, "speed"),
+        MetricSpec("output_tokens_per_s", "tokens/s", True, "speed", chart=Chart(
+            SERVING_CHART, style="concurrency", order=50,
+            label="output tokens/s, all requests together")),
+        MetricSpec("output_tokens", "tokens", True, "count"),
+        MetricSpec("request_output_tokens_per_s", "tokens/s", True, "speed"),
+    )
 
     def run(self, backend: Backend, params: ServingParams, ctx: CellContext) -> list[Metric]:
         total = params.warmup + params.requests_per_level * len(params.concurrency)
@@ -75,8 +93,8 @@ class ServingSuite(Suite):
             _send(backend, prompt, params.max_tokens)
         queue = prompts[params.warmup :]
 
-        metrics = [Metric("prompt_tokens", "tokens", lengths[params.warmup :], True,
-                          {"prompt_tokens": params.prompt_tokens})]
+        metrics = [self.metric("prompt_tokens", lengths[params.warmup :],
+                               {"prompt_tokens": params.prompt_tokens})]
         for level in params.concurrency:
             batch, queue = queue[: params.requests_per_level], queue[params.requests_per_level :]
             start = time.perf_counter()
@@ -108,17 +126,17 @@ def _level_metrics(done: list[_Request], wall: float, tags: dict) -> list[Metric
     per_request = [(r.n_tokens - r.tokens[0]) / (r.arrivals[-1] - r.arrivals[0])
                    for r in done if r.arrivals[-1] > r.arrivals[0]]
     out_tokens = sum(r.n_tokens for r in done)
+    spec = ServingSuite.spec
     metrics = [
-        Metric("ttft_ms", "ms", ttft, False, tags),
-        Metric("itl_ms", "ms", itl, False, tags),
-        Metric("e2e_latency_ms", "ms", e2e, False, tags),
-        Metric("requests_per_s", "requests/s", [len(done) / wall], True, tags),
-        Metric("output_tokens_per_s", "tokens/s", [out_tokens / wall], True, tags),
-        Metric("output_tokens", "tokens", [float(r.n_tokens) for r in done], True, tags),
+        spec("ttft_ms").measure(ttft, tags),
+        spec("itl_ms").measure(itl, tags),
+        spec("e2e_latency_ms").measure(e2e, tags),
+        spec("requests_per_s").measure([len(done) / wall], tags),
+        spec("output_tokens_per_s").measure([out_tokens / wall], tags),
+        spec("output_tokens").measure([r.n_tokens for r in done], tags),
     ]
     if per_request:
-        metrics.append(Metric("request_output_tokens_per_s", "tokens/s", per_request, True,
-                              tags))
+        metrics.append(spec("request_output_tokens_per_s").measure(per_request, tags))
     return metrics
 
 

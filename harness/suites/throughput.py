@@ -3,7 +3,7 @@
 Follows llama-bench: synthetic prompts of exact token length (random ids after
 BOS), a cleared KV cache per repetition, warm-up runs that are not stored, and
 decode timed as bare `decode_step` calls from an empty context (no sampling).
-An engine without "steps" (one that samples after every forward pass) gets only the
+An engine that is not `Stepped` (one that samples after every forward pass) gets only the
 part timed through `generate`: TTFT, inter-token latency and the decode rate it streams.
 """
 
@@ -15,9 +15,12 @@ from typing import ClassVar
 from pydantic import Field
 
 from harness.backends.base import Backend
+from harness.backends.capabilities import Generating, Stepped, has
 from harness.errors import HarnessError
-from harness.runner.context import CellContext
-from harness.suites.base import Metric, Suite, SuiteParams
+from harness.suites.context import CellContext
+from harness.suites.base import Chart, Family, Metric, MetricSpec, Suite, SuiteParams
+
+DECODE = Family("decode tokens/s", order=0)
 
 
 class ThroughputParams(SuiteParams):
@@ -37,13 +40,30 @@ class ThroughputSuite(Suite):
     name: ClassVar[str] = "throughput"
     params_cls: ClassVar[type[SuiteParams]] = ThroughputParams
     description: ClassVar[str] = "prefill/decode tokens per second, TTFT, inter-token latency"
-    requires: ClassVar[tuple[str, ...]] = ("steps", "generate")
-    """Prefill and decode tokens/s need "steps", TTFT and ITL "generate"; with a TTFT
-    prompt an engine without "steps" gets the generate part alone."""
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("prefill_tokens_per_s", "tokens/s", True, "speed",
+                   chart=Chart("Prefill tokens/s per model x format", order=20)),
+        MetricSpec("decode_tokens_per_s", "tokens/s", True, "speed", family=DECODE, chart=(
+            Chart("Decode tokens/s per model x format (roofline: memory bandwidth)",
+                  style="roofline", order=10),
+            Chart("Decode speed vs model file size", style="vs_size", order=70,
+                  label="decode tokens/s (median)"))),
+        MetricSpec("ttft_ms", "ms", False, "latency", chart=Chart("Time to first token",
+                                                                  order=30)),
+        MetricSpec("itl_ms", "ms", False, "latency"),
+        MetricSpec("stream_decode_tokens_per_s", "tokens/s", True, "speed",
+                   family=Family(DECODE.panel, rank=1, order=DECODE.order),
+                   chart=Chart("Decode tokens/s through streaming generate (every engine; "
+                               "includes token selection and, over HTTP, the network)",
+                               order=40)),
+    )
+    requires: ClassVar[tuple[type, ...]] = (Stepped, Generating)
+    """Prefill and decode tokens/s need `Stepped`, TTFT and ITL `Generating`; with a TTFT
+    prompt an engine that is not `Stepped` gets the generate part alone."""
 
     @classmethod
-    def needs(cls, params: ThroughputParams) -> tuple[str, ...]:
-        return ("generate",) if params.ttft_prompt_tokens else ("steps",)
+    def needs(cls, params: ThroughputParams) -> tuple[type, ...]:
+        return (Generating,) if params.ttft_prompt_tokens else (Stepped,)
 
     def run(self, backend: Backend, params: ThroughputParams, ctx: CellContext) -> list[Metric]:
         rng = ctx.rng()
@@ -55,7 +75,7 @@ class ThroughputSuite(Suite):
                 tokens[0] = bos
             return tokens
 
-        steps = "steps" in type(backend).capabilities_for(backend.config)
+        steps = has(type(backend), backend.config, Stepped)
         if not steps and not params.ttft_prompt_tokens:
             raise HarnessError(f"backend {backend.name} cannot time bare prefill and decode "
                                "steps; fix: set ttft_prompt_tokens above 0 to time it through "
@@ -78,8 +98,8 @@ class ThroughputSuite(Suite):
                 elapsed = time.perf_counter() - start
                 if rep >= params.warmup:
                     samples.append(n_prompt / elapsed)
-            metrics.append(Metric("prefill_tokens_per_s", "tokens/s", samples, True,
-                                  {"prompt_tokens": n_prompt}))
+            metrics.append(ThroughputSuite.spec("prefill_tokens_per_s").measure(
+                samples, {"prompt_tokens": n_prompt}))
 
         samples = []
         for rep in range(params.warmup + params.repetitions):
@@ -91,8 +111,8 @@ class ThroughputSuite(Suite):
             elapsed = time.perf_counter() - start
             if rep >= params.warmup:
                 samples.append(params.gen_tokens / elapsed)
-        metrics.append(Metric("decode_tokens_per_s", "tokens/s", samples, True,
-                              {"gen_tokens": params.gen_tokens}))
+        metrics.append(ThroughputSuite.spec("decode_tokens_per_s").measure(
+            samples, {"gen_tokens": params.gen_tokens}))
         return metrics
 
     @staticmethod
@@ -115,8 +135,8 @@ class ThroughputSuite(Suite):
                 if gaps:
                     rate.append(len(gaps) / sum(gaps))
         tags = {"prompt_tokens": params.ttft_prompt_tokens, "gen_tokens": params.gen_tokens}
-        metrics = [Metric("ttft_ms", "ms", ttft, False, tags),
-                   Metric("itl_ms", "ms", itl, False, tags)]
+        spec = ThroughputSuite.spec
+        metrics = [spec("ttft_ms").measure(ttft, tags), spec("itl_ms").measure(itl, tags)]
         if rate:  # the decode rate a caller of generate sees: sampling and bookkeeping included
-            metrics.append(Metric("stream_decode_tokens_per_s", "tokens/s", rate, True, tags))
+            metrics.append(spec("stream_decode_tokens_per_s").measure(rate, tags))
         return metrics

@@ -13,7 +13,7 @@ import pytest
 from harness.formats import resolve
 from harness.hardware.memory import MemorySampler
 from harness.registry import registry
-from harness.runner.context import CellContext
+from harness.suites.context import CellContext
 from harness.suites.memory import MemoryParams, MemorySuite
 from tests.backends.test_conformance import PROMPT, TEXT
 

@@ -1,5 +1,7 @@
 """Test-only plugins: a backend that misbehaves on request, for the runner's orchestration
-tests (crash, hang, exception), and a trivial suite. Never evidence that an engine works."""
+tests (crash, hang, exception), stand-ins for an uninstalled engine and for one that only
+streams, and a trivial suite. Never evidence that an engine works (harness_minillama, in
+the same distribution, is a real one)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from harness.backends.base import Backend, BackendConfig
+from harness.backends.capabilities import Generating, LogprobRows, Stepped
 from harness.errors import BackendError
 from harness.suites.base import Metric, Suite, SuiteParams
 
@@ -20,8 +23,9 @@ class FaultyConfig(BackendConfig):
     """killed: SIGKILL to itself, which is what the kernel's OOM killer does."""
 
 
-class FaultyBackend(Backend):
-    name: ClassVar[str] = "faulty"
+class _ByteModel(Backend):
+    """A 256-token byte "model" that misbehaves in `load` on request."""
+
     accepts: ClassVar[tuple[str, ...]] = ("gguf",)
     config_cls: ClassVar[type[BackendConfig]] = FaultyConfig
 
@@ -45,18 +49,21 @@ class FaultyBackend(Backend):
     def detokenize(self, tokens): return "".join(chr(t) for t in tokens)
     @property
     def vocab_size(self) -> int: return 256
+    def ends_generation(self, token): return False
+
+
+class FaultyBackend(_ByteModel, Stepped, LogprobRows):
     def reset(self) -> None: ...
     def prefill(self, tokens) -> None: ...
     def decode_step(self, token) -> None: ...
     def last_logits(self): return np.zeros(256, dtype=np.float32)
-    def ends_generation(self, token): return False
     def logprob_rows(self, tokens, first=0):
         yield first, np.full((len(tokens) - first, 256), -np.log(256), dtype=np.float32)
 
 
 class TickSuite(Suite):
-    name: ClassVar[str] = "tick"
     description: ClassVar[str] = "test-only: one sample of elapsed time"
+    requires: ClassVar[tuple[type, ...]] = (Stepped,)
 
     def run(self, backend, params: SuiteParams, ctx) -> list[Metric]:
         start = time.perf_counter()
@@ -67,7 +74,6 @@ class TickSuite(Suite):
 class MissingBackend(FaultyBackend):
     """Stands for a backend whose engine package is not installed."""
 
-    name: ClassVar[str] = "missing"
     install_hint: ClassVar[str] = "pip install 'harness[missing-engine]'"
 
     @classmethod
@@ -75,8 +81,8 @@ class MissingBackend(FaultyBackend):
         return False
 
 
-class GenerateOnlyBackend(FaultyBackend):
+class GenerateOnlyBackend(_ByteModel, Generating):
     """Stands for an engine behind an API that streams tokens and nothing else."""
 
-    name: ClassVar[str] = "generate-only"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"generate"})
+    def generate(self, prompt, max_new_tokens, temperature=0.0, seed=0):
+        yield from (0 for _ in range(max_new_tokens))

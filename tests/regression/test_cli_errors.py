@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.store import RunStore
+from harness.results.store import RunStore
 from tests.conftest import harness_cmd
 from tests.regression.conftest import cell, draws, metric
 
@@ -15,8 +15,7 @@ from tests.regression.conftest import cell, draws, metric
 def results(tmp_path: Path) -> Path:
     root = tmp_path / "results"
     for run_id, model in (("20260101T000000Z-a", "x"), ("20260102T000000Z-b", "y")):
-        store = RunStore(root, run_id)
-        store.create({"run_id": run_id, "plan_name": "p", "profile_id": "p1"})
+        store = RunStore.create(root, {"run_id": run_id, "plan_name": "p", "profile_id": "p1"})
         store.append(cell(run_id, [metric("decode_tokens_per_s", draws(100))], model=model))
     return root
 
@@ -71,8 +70,8 @@ def test_baseline_set_then_compare_by_name(results: Path) -> None:
 
 def test_export_of_a_run_without_timings(tmp_path: Path) -> None:
     root = tmp_path / "results"
-    store = RunStore(root, "20260101T000000Z-q")
-    store.create({"run_id": "20260101T000000Z-q", "plan_name": "q", "profile_id": "p1"})
+    store = RunStore.create(root, {"run_id": "20260101T000000Z-q", "plan_name": "q",
+                                   "profile_id": "p1"})
     store.append(cell("20260101T000000Z-q", [metric("perplexity", [20.0], unit="ppl",
                                                     higher_is_better=False)]))
     proc = harness_cmd("export", "pytest-benchmark", "latest", "-o", str(tmp_path / "x.json"),

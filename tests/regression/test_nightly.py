@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_dirs
+
 pytestmark = pytest.mark.slow
 
 SUITE = """\
@@ -54,7 +56,7 @@ def nightly(tmp_path_factory) -> dict:
     out = {"work": work}
     for name, busy in (("first", False), ("slowed", True), ("same", False)):
         out[name] = _harness(["nightly", "suite.yaml"], work, busy)
-    out["runs"] = sorted(p.name for p in (work / "results").iterdir() if p.is_dir())
+    out["runs"] = [p.name for p in run_dirs(work / "results")]
     return out
 
 

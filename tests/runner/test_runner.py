@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.store import load_frame, read_cells
-from tests.conftest import harness_cmd, plugin_env
+from harness.results.frame import load_frame
+from harness.results.store import read_cells
+from tests.conftest import harness_cmd, plugin_env, run_dirs
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +23,7 @@ def _cells(run_dir: Path) -> list:
 
 
 def _only_run(results: Path) -> Path:
-    runs = [p for p in results.iterdir() if p.is_dir()]
+    runs = run_dirs(results)
     assert len(runs) == 1, runs
     return runs[0]
 
@@ -92,7 +93,7 @@ suites:
     cells_file = None
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        found = list(results.glob("*/cells.jsonl"))
+        found = list(results.glob("*/*/cells.jsonl"))
         if found and found[0].read_text().count("\n") >= 1:
             cells_file = found[0]
             break
@@ -123,6 +124,6 @@ suites:
 
 def test_run_without_profile_captures_one_and_rows_reference_it(smoke_run: Path) -> None:
     frame = load_frame([smoke_run])
-    profiles = list((smoke_run.parent.parent / "hardware_profiles").glob("*.yaml"))
+    profiles = list((smoke_run.parents[2] / "hardware_profiles").glob("*.yaml"))
     assert len(profiles) == 1
     assert set(frame["profile_id"]) == {profiles[0].stem}

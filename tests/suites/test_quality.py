@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from harness.data import mmlu
-from harness.store import load_frame
+from harness.results.frame import load_frame
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow

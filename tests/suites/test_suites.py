@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.store import load_frame
+from harness.results.frame import load_frame
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,8 @@ import pytest
 from harness.errors import UsageError
 from harness.schema import CellResult
 from harness.stats import summarize
-from harness.store import RunStore, load_frame, read_cells
+from harness.results.frame import load_frame
+from harness.results.store import RunStore, read_cells
 
 
 def _result(key: str, status: str = "ok") -> CellResult:
@@ -26,12 +27,12 @@ def _result(key: str, status: str = "ok") -> CellResult:
 
 
 def test_append_and_load_roundtrip(tmp_path: Path) -> None:
-    store = RunStore(tmp_path, "r1")
-    store.create({"run_id": "r1", "plan_name": "t"})
+    store = RunStore.create(tmp_path, {"run_id": "r1", "plan_name": "t", "profile_id": "p"})
+    assert store.dir == tmp_path / "p" / "r1"
     store.append(_result("a"))
     store.append(_result("b", "failed"))
     assert store.finished_keys() == {"a", "b"}
-    frame = load_frame([tmp_path / "r1"])
+    frame = load_frame([store.dir])
     assert len(frame) == 2
     ok = frame[frame["status"] == "ok"].iloc[0]
     assert ok["metric_label"] == "decode_tokens_per_s [gen_tokens=8]"

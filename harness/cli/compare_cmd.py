@@ -1,0 +1,108 @@
+"""`harness compare BASELINE [CANDIDATE]`: exit 0 clean, 1 something regressed, 2 bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from harness.cli.options import RESULTS, console, manifest
+
+
+def compare(
+    baseline: str = typer.Argument(..., help="run id, run folder, 'latest' or 'baseline'"),
+    candidate: str = typer.Argument("latest", help="run id, run folder, 'latest' or 'baseline'"),
+    results_dir: Path = RESULTS,
+    suite_file: Path = typer.Option(None, help="take thresholds from this suite file's "
+                                               "regression: section (default: the candidate's)"),
+    threshold: list[str] = typer.Option([], "--threshold", "-t",
+                                        help="METRIC=EXPR, e.g. decode_tokens_per_s=median:5%"),
+    html_out: Path = typer.Option(None, "--html", help="also write the comparison as HTML"),
+    json_out: Path = typer.Option(None, "--json", help="also write the comparison as JSON"),
+    show_all: bool = typer.Option(False, "--all", help="list unchanged metrics too"),
+) -> None:
+    """Compare two runs cell by cell; exit 1 when a metric regressed."""
+    from harness.regression.compare import compare_runs
+    from harness.results.query import load_run, resolve_run
+
+    cand_dir = resolve_run(candidate, results_dir)
+    base_dir = resolve_run(baseline, results_dir, manifest(cand_dir).get("profile_id"))
+    config = _config(cand_dir, suite_file, threshold)
+    comparison = compare_runs(load_run(base_dir), load_run(cand_dir), config)
+    print_comparison(comparison, show_all)
+    write_comparison(comparison, html_out, json_out)
+    if comparison.regressed:
+        raise typer.Exit(1)
+
+
+def print_comparison(comparison, show_all: bool = False) -> None:
+    from rich.table import Table
+
+    from harness.reports.comparison import format_change, format_interval
+
+    for warning in comparison.warnings:
+        console.print(f"[bold red]warning:[/bold red] {warning}", highlight=False)
+    table = Table(title=f"{comparison.candidate_run} vs {comparison.baseline_run}")
+    for col in ("verdict", "cell", "metric", "baseline", "candidate", "change", "interval", "p"):
+        table.add_column(col)
+    style = {"regressed": "bold red", "improved": "green", "inconclusive": "yellow",
+             "unchanged": "dim"}
+    for row in comparison.rows:
+        if row.verdict == "unchanged" and not show_all:
+            continue
+        table.add_row(f"[{style[row.verdict]}]{row.verdict}[/]", row.cell, row.metric,
+                      f"{row.base:.4g}", f"{row.cand:.4g}", format_change(row),
+                      format_interval(row), "-" if row.p_value is None else f"{row.p_value:.3g}")
+    console.print(table)
+    for failure in comparison.newly_failed:
+        console.print(f"[bold red]regressed[/bold red] (failed, ok in baseline): {failure}",
+                      highlight=False)
+    for side, cells in (("baseline", comparison.only_baseline),
+                        ("candidate", comparison.only_candidate)):
+        for cell in cells:
+            console.print(f"only in the {side}: {cell}", highlight=False)
+    counts = ", ".join(f"{n} {v}" for v, n in comparison.counts().items())
+    console.print(f"{len(comparison.rows)} metrics compared: {counts}"
+                  + (f"; {len(comparison.newly_failed)} cells newly failed"
+                     if comparison.newly_failed else ""))
+
+
+def write_comparison(comparison, html_out: Path | None, json_out: Path | None,
+                     reporter_name: str = "comparison-html",
+                     profiles_dir: Path = Path("hardware_profiles")) -> None:
+    if html_out is not None:
+        from harness.reports.base import ComparisonReporter, reporter
+
+        page = reporter(reporter_name, ComparisonReporter, profiles_dir)
+        title = f"{comparison.candidate_run} vs baseline {comparison.baseline_run}"
+        console.print(f"comparison report -> {page.render(comparison, html_out, title)}")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(comparison.to_dict(), indent=2))
+        console.print(f"comparison json -> {json_out}")
+
+
+def _config(run_dir: Path, suite_file: Path | None, overrides: list[str]):
+    from harness.errors import UsageError
+    from harness.regression.thresholds import RegressionConfig, parse_threshold
+
+    if suite_file is not None:
+        from harness.config import load_plan
+
+        config = load_plan(suite_file).regression
+    else:
+        config = RegressionConfig.model_validate(manifest(run_dir).get("regression") or {})
+    thresholds = dict(config.thresholds)
+    for item in overrides:
+        name, sep, expr = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--threshold {item!r}: not METRIC=EXPR; fix: e.g. "
+                             "--threshold decode_tokens_per_s=median:5%")
+        try:
+            parse_threshold(expr)
+        except ValueError as exc:
+            raise UsageError(f"--threshold {name}: {exc}") from None
+        thresholds[name] = expr
+    quality = {k: v for k, v in config.quality.items() if k not in thresholds}
+    return config.model_copy(update={"thresholds": thresholds, "quality": quality})
