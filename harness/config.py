@@ -15,8 +15,8 @@ from harness.errors import ConfigError
 from harness.formats.base import FOLDER_MARKERS, container_of_path
 from harness.models.sources import HubFile, LocalFile, ModelSource
 from harness.registry import registry
-from harness.results.identity import requested_settings
 from harness.regression.thresholds import RegressionConfig
+from harness.results.identity import requested_settings
 from harness.suites.base import SuiteParams
 
 

@@ -19,8 +19,13 @@ import os
 from pathlib import Path
 from typing import ClassVar
 
-from harness.backends.hf_loading import (CUDA_ONLY, RECIPE_FILE, load_model, measured_bits,
-                                         read_recipe)
+from harness.backends.hf_loading import (
+    CUDA_ONLY,
+    RECIPE_FILE,
+    load_model,
+    measured_bits,
+    read_recipe,
+)
 from harness.errors import FormatError
 from harness.formats.base import FormatProducer
 

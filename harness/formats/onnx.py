@@ -1,8 +1,9 @@
 """ONNX folders for onnxruntime-genai, from two producers users can compare.
 
 Both start from the transformers folder `hf-fp32` (`derives_from`: the resolver derives
-and caches it from the GGUF source first, and hands it over as the source) and end with onnxruntime-genai's model builder, which writes `model.onnx`,
-its external weights and `genai_config.json`:
+and caches it from the GGUF source first, and hands it over as the source) and end with
+onnxruntime-genai's model builder, which writes `model.onnx`, its external weights and
+`genai_config.json`:
 
 - `onnx-builder`: the builder alone; int4/int8 are its round-to-nearest block
   quantization (MatMulNBits, block 32).

@@ -1,11 +1,13 @@
 """A stored run as a pytest-benchmark JSON file, so `pytest-benchmark compare` reads it.
 
-pytest-benchmark measures seconds per iteration, so every time-like metric is converted
-to seconds per unit of work: tokens/s to seconds per token, requests/s to seconds per
-request, ms to s. Every sample goes into `data`, and the statistics come from
-pytest-benchmark's own `Stats` class, so they are exactly what it would have computed.
-Metrics that are not times (memory, perplexity, accuracy) are not benchmarks and are
-left out; `harness compare` covers them.
+pytest-benchmark measures seconds per iteration, so the speed and latency metrics (by the
+kind stored with each record) are converted to seconds per unit of work: tokens/s to
+seconds per token, requests/s to seconds per request, ms to s. Every converted sample goes
+into `data`, and the statistics are those of the converted samples, computed by
+harness.stats.Stats exactly as pytest-benchmark's own Stats class would (the stored
+statistics are of the unconverted samples: the median of 1/x is not 1/median of x, and
+the mean is not). Other kinds (memory, quality, counts) are not timings and are left out;
+`harness compare` covers them.
 """
 
 from __future__ import annotations
@@ -15,24 +17,27 @@ from datetime import datetime, timezone
 
 from harness.regression.compare import label, metric_label
 from harness.schema import CellResult, MetricRecord
+from harness.stats import Stats
 
-_PER_SECOND = {"tokens/s": "token", "requests/s": "request"}
-_SECONDS = {"s": 1.0, "ms": 1e-3}
+EXPORTED_KINDS = frozenset({"speed", "latency"})
+_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 
 
 def seconds_per_iteration(metric: MetricRecord) -> tuple[list[float], str] | None:
-    """(samples in seconds per iteration, what one iteration is), or None for non-times."""
-    if metric.unit in _PER_SECOND:
+    """(samples in seconds per iteration, what one iteration is), or None for metrics that
+    are not timings (or whose unit says no time: a speed not per second)."""
+    if metric.kind not in EXPORTED_KINDS:
+        return None
+    if metric.kind == "speed" and metric.unit.endswith("/s"):
         samples = [1.0 / s for s in metric.samples if s > 0]
-        return samples, _PER_SECOND[metric.unit]
-    if metric.unit in _SECONDS:
+        return samples, metric.unit.removesuffix("/s").removesuffix("s") or "call"
+    if metric.kind == "latency" and metric.unit in _SECONDS:
         return [s * _SECONDS[metric.unit] for s in metric.samples], "call"
     return None
 
 
 def to_pytest_benchmark(cells: list[CellResult], manifest: dict, profile: dict | None) -> dict:
     from pytest_benchmark import __version__ as pb_version
-    from pytest_benchmark.stats import Stats
 
     benchmarks = []
     for cell in cells:
@@ -43,12 +48,7 @@ def to_pytest_benchmark(cells: list[CellResult], manifest: dict, profile: dict |
             if converted is None or not converted[0]:
                 continue
             samples, unit = converted
-            stats = Stats()
-            for value in samples:
-                stats.update(value)
-            entry_stats = stats.as_dict()
-            entry_stats["iterations"] = 1
-            entry_stats["data"] = samples
+            entry_stats = Stats.of(samples).pytest_benchmark()
             name = f"{label(cell).replace(' ', '-')}::{metric_label(metric)}"
             benchmarks.append({
                 "group": f"{cell.suite}: {metric.name}",
@@ -58,6 +58,7 @@ def to_pytest_benchmark(cells: list[CellResult], manifest: dict, profile: dict |
                 "param": None,
                 "extra_info": {
                     "harness_metric": metric.name, "harness_unit": metric.unit,
+                    "harness_kind": metric.kind,
                     "seconds_per": unit, "tags": metric.tags, "cell_key": cell.cell_key,
                     "model": cell.model, "model_sha256": cell.model_sha256,
                     "format": cell.format, "backend": cell.backend,

@@ -69,9 +69,10 @@ class RegressionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     thresholds: dict[str, str] = {}
-    """Metric name (or `default`) -> threshold for sampled metrics (speed, latency, memory)."""
+    """Metric name -> threshold, judged as its kind is; `default` replaces the declared
+    threshold of every speed, latency, memory and size metric not named."""
     quality: dict[str, str] = {}
-    """Metric name -> tolerance for quality metrics (perplexity, accuracy, KL)."""
+    """Metric name -> tolerance, judged on the value (a point verdict) whatever its kind."""
     confidence: float = 0.95
 
     @field_validator("thresholds", "quality")

@@ -1,9 +1,19 @@
-"""Plotly figures of the comparative report, each from the long results DataFrame."""
+"""Plotly figures of the run report, one function per chart style.
+
+Each style draws the metrics of one `Chart` (harness.suites.metrics) declared by the
+suites found in the results: it gets the chart, its members (each a declaring spec with
+its rows of the long results DataFrame) and the report's context, and names no metric.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
 import pandas as pd
 import plotly.graph_objects as go
+
+from harness.suites.metrics import Chart, MetricSpec
 
 HOVER = ("model: %{customdata[0]}<br>format: %{customdata[1]}<br>backend: %{customdata[2]}"
          "<br>threads: %{customdata[3]}<br>profile: %{customdata[4]}<br>%{customdata[5]}"
@@ -11,12 +21,56 @@ HOVER = ("model: %{customdata[0]}<br>format: %{customdata[1]}<br>backend: %{cust
 MB = 1e6
 
 
-def metric_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    if frame.empty or "metric_name" not in frame:
-        return frame.iloc[0:0]
-    rows = frame[(frame["status"] == "ok") & (frame["metric_name"] == name)].copy()
+@dataclass
+class Member:
+    """One metric a chart draws: its spec and its successful rows (with a `series` column)."""
+
+    spec: MetricSpec
+    rows: pd.DataFrame
+
+
+@dataclass
+class ChartContext:
+    frame: pd.DataFrame
+    """Every row of the report (a "pareto" chart reads the metric it is drawn against)."""
+    format_order: list[str] = field(default_factory=list)
+    bandwidths: dict[str, float] = field(default_factory=dict)
+    """Measured read bandwidth (GB/s) per hardware profile, for rooflines."""
+
+
+def with_series(rows: pd.DataFrame) -> pd.DataFrame:
+    rows = rows.copy()
     rows["series"] = rows["model"] + " · " + rows["backend"]
     return rows
+
+
+def metric_rows(frame: pd.DataFrame, name: str, suite: str | None = None) -> pd.DataFrame:
+    """Successful rows of metric `name` (of `suite`, when given), with a `series` column."""
+    if frame.empty or "metric_name" not in frame:
+        return frame.iloc[0:0].assign(series=[])
+    keep = (frame["status"] == "ok") & (frame["metric_name"] == name)
+    if suite is not None:
+        keep &= frame["suite"] == suite
+    return with_series(frame[keep])
+
+
+def overall(rows: pd.DataFrame) -> pd.DataFrame:
+    """`rows` without per-subject breakdown rows (tagged `subject`)."""
+    if rows.empty:
+        return rows
+    return rows[[not (isinstance(t, dict) and "subject" in t) for t in rows["metric_tags"]]]
+
+
+def _rows(chart: Chart, members: list[Member]) -> pd.DataFrame:
+    parts = [m.rows for m in members if not m.rows.empty]
+    if not parts:
+        return pd.DataFrame()
+    rows = pd.concat(parts)
+    return overall(rows) if chart.overall else rows
+
+
+def _unit(chart: Chart, members: list[Member]) -> str:
+    return chart.display_unit or members[0].spec.unit
 
 
 def _custom(rows: pd.DataFrame, extra: pd.Series) -> list[list]:
@@ -31,75 +85,71 @@ def _ci_text(rows: pd.DataFrame, unit: str, scale: float = 1.0) -> pd.Series:
         axis=1)
 
 
-def bars(frame: pd.DataFrame, metric: str, title: str, unit: str, scale: float = 1.0,
-         format_order: list[str] | None = None, overall: bool = False) -> go.Figure | None:
-    """Grouped bars: x = format, one bar per model · backend (and tag), CI error bars.
-    `overall` leaves out per-subject breakdown rows."""
-    rows = overall_rows(frame, metric) if overall else metric_rows(frame, metric)
+def bars(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figure | None:
+    """Grouped bars: x = format, one bar per model · backend (and tag), CI error bars."""
+    rows = _rows(chart, members)
     if rows.empty:
         return None
+    unit, scale = _unit(chart, members), chart.scale
     fig = go.Figure()
     tags = sorted(rows["metric_label"].unique())
     for (series, label), group in rows.groupby(["series", "metric_label"], sort=True):
-        name = series if len(tags) == 1 else f"{series} · {label.removeprefix(metric).strip()}"
+        tag = label.removeprefix(group["metric_name"].iloc[0]).strip()
         fig.add_trace(go.Bar(
-            name=name, x=group["format"], y=group["mean"] / scale,
+            name=series if len(tags) == 1 else f"{series} · {tag}", x=group["format"],
+            y=group["mean"] / scale,
             error_y={"type": "data", "symmetric": False,
                      "array": (group["ci_high"] - group["mean"]) / scale,
                      "arrayminus": (group["mean"] - group["ci_low"]) / scale},
             customdata=_custom(group, _ci_text(group, unit, scale)), hovertemplate=HOVER,
         ))
-    fig.update_layout(title=title, barmode="group", yaxis_title=unit, xaxis_title="format",
-                      legend_title="model · backend", height=420, showlegend=True)
-    if format_order:
-        fig.update_xaxes(categoryorder="array", categoryarray=format_order)
+    fig.update_layout(title=chart.title, barmode="group", yaxis_title=unit,
+                      xaxis_title="format", legend_title="model · backend", height=420,
+                      showlegend=True)
+    if ctx.format_order:
+        fig.update_xaxes(categoryorder="array", categoryarray=ctx.format_order)
     return fig
 
 
-def memory_vs_size(frame: pd.DataFrame, format_order: list[str]) -> go.Figure | None:
-    """Peak RSS next to model file size, per format and model."""
+def grouped(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figure | None:
+    """Medians of several metrics side by side per format (e.g. peak RSS and file size)."""
     fig = go.Figure()
-    for metric, label in (("peak_rss_bytes", "peak RSS"), ("model_file_bytes", "file size")):
-        rows = metric_rows(frame, metric)
-        for series, group in rows.groupby("series", sort=True):
+    unit = _unit(chart, members)
+    for member in members:
+        label = _label(chart, member)
+        for series, group in member.rows.groupby("series", sort=True):
             fig.add_trace(go.Bar(
-                name=f"{label} · {series}", x=group["format"], y=group["median"] / MB,
-                customdata=_custom(group, _ci_text(group, "MB", MB)), hovertemplate=HOVER,
+                name=f"{label} · {series}", x=group["format"], y=group["median"] / chart.scale,
+                customdata=_custom(group, _ci_text(group, unit, chart.scale)),
+                hovertemplate=HOVER,
             ))
     if not fig.data:
         return None
-    fig.update_layout(title="Peak memory and model file size per format", barmode="group",
-                      yaxis_title="MB", xaxis_title="format", height=420, showlegend=True)
-    fig.update_xaxes(categoryorder="array", categoryarray=format_order)
+    fig.update_layout(title=chart.title, barmode="group", yaxis_title=unit,
+                      xaxis_title="format", height=420, showlegend=True)
+    fig.update_xaxes(categoryorder="array", categoryarray=ctx.format_order)
     return fig
 
 
-def speed_vs_size(frame: pd.DataFrame) -> go.Figure | None:
-    """Decode tokens/s against file size: the trade-off a quant format buys."""
-    rows = metric_rows(frame, "decode_tokens_per_s")
+def vs_size(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figure | None:
+    """Median against model file size: the trade-off a quant format buys."""
+    rows = _rows(chart, members)
     if rows.empty:
         return None
     fig = go.Figure()
+    unit = _unit(chart, members)
     for series, group in rows.groupby("series", sort=True):
-        size = group["artifact_size_bytes"] / MB
         fig.add_trace(go.Scatter(
-            name=series, x=size, y=group["median"], mode="markers+text",
-            text=group["format"], textposition="top center", marker={"size": 12},
-            customdata=_custom(group, _ci_text(group, "tokens/s")), hovertemplate=HOVER,
+            name=series, x=group["artifact_size_bytes"] / MB, y=group["median"] / chart.scale,
+            mode="markers+text", text=group["format"], textposition="top center",
+            marker={"size": 12}, customdata=_custom(group, _ci_text(group, unit, chart.scale)),
+            hovertemplate=HOVER,
         ))
-    fig.update_layout(title="Decode speed vs model file size", height=460, showlegend=True,
-                      xaxis_title="model file size (MB)", yaxis_title="decode tokens/s (median)",
+    fig.update_layout(title=chart.title, height=460, showlegend=True,
+                      xaxis_title="model file size (MB)",
+                      yaxis_title=chart.label or f"{unit} (median)",
                       yaxis_rangemode="tozero", xaxis_rangemode="tozero")
     return fig
-
-
-def overall_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Rows of a metric without a per-subject breakdown tag."""
-    rows = metric_rows(frame, name)
-    if rows.empty:
-        return rows
-    keep = [not (isinstance(t, dict) and "subject" in t) for t in rows["metric_tags"]]
-    return rows[keep]
 
 
 def pareto_front(speed: list[float], quality: list[float], higher_is_better: bool) -> list[bool]:
@@ -114,11 +164,11 @@ def pareto_front(speed: list[float], quality: list[float], higher_is_better: boo
     return out
 
 
-def quality_vs_speed(frame: pd.DataFrame, metric: str, label: str,
-                     higher_is_better: bool) -> go.Figure | None:
-    """Quality against decode tokens/s, point size = file size, Pareto front drawn."""
-    quality = overall_rows(frame, metric)
-    speed = metric_rows(frame, "decode_tokens_per_s")
+def pareto(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figure | None:
+    """The metric against the median of `chart.against` (any suite), point size = file
+    size, Pareto front drawn."""
+    quality = overall(_rows(chart, members))
+    speed = metric_rows(ctx.frame, chart.against or "")
     if quality.empty or speed.empty:
         return None
     keys = ["model", "format", "backend"]
@@ -135,45 +185,47 @@ def quality_vs_speed(frame: pd.DataFrame, metric: str, label: str,
             marker={"size": 8 + 30 * group["size_mb"] / max(size_mb.max(), 1), "opacity": 0.7},
             customdata=_custom(group, group["size_mb"].map(lambda v: f"file {v:.0f} MB")),
             hovertemplate=HOVER))
-    front = joined[pareto_front(list(joined["speed"]), list(joined["mean"]), higher_is_better)]
+    higher = members[0].spec.higher_is_better
+    front = joined[pareto_front(list(joined["speed"]), list(joined["mean"]), higher)]
     front = front.sort_values("speed")
     fig.add_trace(go.Scatter(name="Pareto front", x=front["speed"], y=front["mean"],
                              mode="lines", line={"dash": "dash", "color": "black"},
                              hoverinfo="skip"))
-    fig.update_layout(title=f"{label} vs decode speed (point size = file size)", height=460,
-                      xaxis_title="decode tokens/s (median)", yaxis_title=label,
-                      showlegend=True)
+    fig.update_layout(title=chart.title, height=460, showlegend=True,
+                      xaxis_title=chart.x_label or f"{chart.against} (median)",
+                      yaxis_title=chart.label or members[0].spec.name)
     return fig
 
 
-def kl_vs_bits(frame: pd.DataFrame) -> go.Figure | None:
-    """Mean KL divergence from the reference against real bits per weight."""
-    rows = metric_rows(frame, "kl_divergence_mean")
+def vs_bits(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figure | None:
+    """Mean against real bits per weight, log scale, 95 % error bars from the stderr."""
+    rows = _rows(chart, members)
     if rows.empty:
         return None
     fig = go.Figure()
+    unit = _unit(chart, members)
     for series, group in rows.sort_values("artifact_bits_per_weight").groupby("series"):
         fig.add_trace(go.Scatter(
             name=series, x=group["artifact_bits_per_weight"], y=group["mean"].clip(lower=1e-6),
             mode="lines+markers+text", text=group["format"], textposition="top right",
             error_y={"type": "data", "array": 1.96 * group["stderr"].fillna(0)},
-            customdata=_custom(group, _ci_text(group, "nats")), hovertemplate=HOVER))
-    fig.update_layout(title="KL divergence from the reference vs bits per weight", height=460,
+            customdata=_custom(group, _ci_text(group, unit)), hovertemplate=HOVER))
+    fig.update_layout(title=chart.title, height=460,
                       xaxis_title="bits per weight (real, from the file)",
-                      yaxis_title="mean KL divergence (nats, log scale)", yaxis_type="log",
+                      yaxis_title=chart.label or f"{unit} (log scale)", yaxis_type="log",
                       showlegend=True)
     return fig
 
 
-def add_roofline(fig: go.Figure | None, frame: pd.DataFrame, bandwidth_gb_s: dict[str, float]
-                 ) -> go.Figure | None:
-    """Mark the memory-bandwidth limit of decode on a decode chart: each generated token
-    reads every weight once, so tokens/s <= bandwidth / weight bytes. Conservative: the
-    token embedding table is counted whole though a token reads one row of it."""
-    rows = metric_rows(frame, "decode_tokens_per_s")
-    if fig is None or rows.empty:
+def roofline(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figure | None:
+    """Bars, plus the memory-bandwidth limit of decode: each generated token reads every
+    weight once, so tokens/s <= bandwidth / weight bytes. Conservative: the token embedding
+    table is counted whole though a token reads one row of it."""
+    fig = bars(chart, members, ctx)
+    if fig is None:
         return fig
-    rows = rows.assign(bandwidth=rows["profile_id"].map(bandwidth_gb_s)).dropna(
+    rows = _rows(chart, members)
+    rows = rows.assign(bandwidth=rows["profile_id"].map(ctx.bandwidths)).dropna(
         subset=["bandwidth"])
     for model, group in rows.drop_duplicates(["model", "format", "profile_id"]).groupby("model"):
         weight_bytes = group["artifact_bits_per_weight"] * group["artifact_n_params"] / 8
@@ -190,17 +242,17 @@ def add_roofline(fig: go.Figure | None, frame: pd.DataFrame, bandwidth_gb_s: dic
     return fig
 
 
-def serving(frame: pd.DataFrame) -> go.Figure | None:
-    """Serving suite: median TTFT and aggregate output tokens/s against client concurrency."""
+def concurrency(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figure | None:
+    """Median against the `concurrency` tag, one panel per metric (one color per series
+    in every panel)."""
     from plotly.colors import qualitative
     from plotly.subplots import make_subplots
 
-    panels = (("ttft_ms", "median time to first token (ms)"),
-              ("output_tokens_per_s", "output tokens/s, all requests together"))
-    fig = make_subplots(rows=1, cols=2, subplot_titles=[t for _, t in panels])
-    colors: dict[str, str] = {}  # one color per series in both panels
-    for col, (metric, label) in enumerate(panels, start=1):
-        rows = metric_rows(frame, metric)
+    labels = [_label(chart, m) for m in members]
+    fig = make_subplots(rows=1, cols=len(members), subplot_titles=labels)
+    colors: dict[str, str] = {}
+    for col, (member, label) in enumerate(zip(members, labels, strict=True), start=1):
+        rows = member.rows
         rows = rows[[isinstance(t, dict) and "concurrency" in t for t in rows["metric_tags"]]]
         if rows.empty:
             continue
@@ -220,6 +272,18 @@ def serving(frame: pd.DataFrame) -> go.Figure | None:
                          row=1, col=col)
     if not fig.data:
         return None
-    fig.update_layout(title="Serving: time to first token and output tokens/s vs concurrency",
-                      height=460, showlegend=True)
+    fig.update_layout(title=chart.title, height=460, showlegend=True)
     return fig
+
+
+def _label(chart: Chart, member: Member) -> str:
+    """The label `member`'s own declaration of this chart gives it (else its name)."""
+    return next((c.label for c in member.spec.charts if c.title == chart.title and c.label),
+                member.spec.name)
+
+
+Style = Callable[[Chart, list[Member], ChartContext], "go.Figure | None"]
+STYLES: dict[str, Style] = {"bars": bars, "roofline": roofline, "grouped": grouped,
+                            "vs_size": vs_size, "pareto": pareto, "vs_bits": vs_bits,
+                            "concurrency": concurrency}
+"""Chart style name (what a `Chart` names) -> the function that draws it."""

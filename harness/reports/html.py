@@ -1,4 +1,8 @@
-"""One self-contained HTML file (plotly.js inlined) comparing cells side by side."""
+"""One self-contained HTML file (plotly.js inlined) comparing cells side by side.
+
+The charts come from the metric specs of the suites in the results (harness.reports.charts);
+this page names no metric.
+"""
 
 from __future__ import annotations
 
@@ -9,55 +13,18 @@ from typing import ClassVar
 
 import pandas as pd
 
-from harness.reports import figures
-from harness.reports.base import Reporter
-from harness.reports.families import families
-
-STYLE = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
-table{border-collapse:collapse;font-size:.85rem;margin:1rem 0}
-th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}
-th{background:#f3f3f3} td.l,th.l{text-align:left}
-.failed{color:#b00020}
-.meta{color:#555;font-size:.9rem}
-"""
+from harness.reports import charts
+from harness.reports.base import RunReporter
+from harness.reports.page import write_page
 
 
-class HtmlReporter(Reporter):
+class HtmlReporter(RunReporter):
     """One self-contained HTML page: plotly charts and a table of every metric."""
 
-    name: ClassVar[str] = "html"
     suffix: ClassVar[str] = ".html"
 
     def render(self, frame: pd.DataFrame, out: Path, title: str) -> Path:
-        order = _format_order(frame)
-        decode = figures.bars(frame, "decode_tokens_per_s",
-                              "Decode tokens/s per model x format (roofline: memory bandwidth)",
-                              "tokens/s", format_order=order)
-        figs = [
-            figures.add_roofline(decode, frame, self._bandwidths(frame)),
-            families(frame),
-            figures.bars(frame, "prefill_tokens_per_s", "Prefill tokens/s per model x format",
-                         "tokens/s", format_order=order),
-            figures.bars(frame, "ttft_ms", "Time to first token", "ms", format_order=order),
-            figures.bars(frame, "stream_decode_tokens_per_s",
-                         "Decode tokens/s through streaming generate (every engine; includes "
-                         "token selection and, over HTTP, the network)", "tokens/s",
-                         format_order=order),
-            figures.serving(frame),
-            figures.memory_vs_size(frame, order),
-            figures.speed_vs_size(frame),
-            figures.bars(frame, "perplexity", "Perplexity per model x format (lower is better)",
-                         "ppl", format_order=order, overall=True),
-            figures.bars(frame, "mmlu_accuracy", "MMLU accuracy per model x format", "fraction",
-                         format_order=order, overall=True),
-            figures.bars(frame, "humaneval_pass_at_1", "HumanEval pass@1 per model x format",
-                         "fraction", format_order=order, overall=True),
-            figures.quality_vs_speed(frame, "perplexity", "perplexity", higher_is_better=False),
-            figures.quality_vs_speed(frame, "mmlu_accuracy", "MMLU accuracy",
-                                     higher_is_better=True),
-            figures.kl_vs_bits(frame),
-        ]
+        figs = charts.build(frame, _format_order(frame), self._bandwidths(frame))
         return write_page(out, title, figs, [
             _meta(frame), None, "<h2>Every metric</h2>", _metric_table(frame), _failures(frame),
         ])
@@ -72,25 +39,6 @@ class HtmlReporter(Reporter):
             if path.is_file():
                 out[profile_id] = load_profile(path)["memory"]["read_bandwidth_gb_s"]
         return out
-
-
-def write_page(out: Path, title: str, figs: list, sections: list[str | None]) -> Path:
-    """A self-contained page: the title, then `sections` in order, where a None section
-    stands for the charts (plotly.js inlined once, with the first chart)."""
-    charts, first = [], True
-    for fig in figs:
-        if fig is None:
-            continue
-        charts.append(fig.to_html(full_html=False, include_plotlyjs=first,
-                                  config={"displaylogo": False}))
-        first = False
-    body = "\n".join([f"<h1>{html.escape(title)}</h1>",
-                      *("\n".join(charts) if s is None else s for s in sections)])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(f"<!doctype html><html><head><meta charset='utf-8'>"
-                   f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
-                   f"<body>{body}</body></html>", encoding="utf-8")
-    return out
 
 
 def _format_order(frame: pd.DataFrame) -> list[str]:

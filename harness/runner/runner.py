@@ -22,11 +22,11 @@ from harness.formats import resolve
 from harness.hardware.profile import current_profile
 from harness.matrix import Cell, Matrix
 from harness.registry import registry
+from harness.results.query import latest, resolve_run
+from harness.results.store import RunStore, new_run_id
 from harness.runner.child import run_child
 from harness.schema import CellResult
 from harness.stats import Stats
-from harness.results.query import latest, resolve_run
-from harness.results.store import RunStore, new_run_id
 
 log = logging.getLogger(__name__)
 

@@ -84,28 +84,7 @@ class HumanEvalSuite(Suite):
                     for k in params.k}
 
         sampled = params.n_samples > 1
-        task = {
-            "task": "harness_humaneval",
-            "dataset_path": "json",
-            "dataset_kwargs": {"data_files": {"test": data}},
-            "test_split": "test",
-            "output_type": "generate_until",
-            # a callable, not "{{prompt}}": Jinja drops the prompt's final newline
-            "doc_to_text": _prompt,
-            "doc_to_target": "{{task_id}}",
-            "target_delimiter": "",
-            "generation_kwargs": {"until": STOP, "max_gen_toks": params.max_new_tokens,
-                                  "do_sample": sampled,
-                                  "temperature": params.temperature if sampled else 0.0},
-            "repeats": params.n_samples,
-            "filter_list": [{"name": "all", "filter": [{"function": "take_first_k",
-                                                        "k": params.n_samples}]}],
-            "process_results": score,
-            "metric_list": [{"metric": f"pass@{k}", "aggregation": "mean",
-                             "higher_is_better": True} for k in params.k],
-            "num_fewshot": 0,
-            "metadata": {"version": 1.0},
-        }
+        task = _task(params, data, score)
         start = time.perf_counter()
         results, lm = evaluate(backend, [task], params.max_length, ctx.seed)
         elapsed = time.perf_counter() - start
@@ -130,6 +109,34 @@ class HumanEvalSuite(Suite):
             self.metric("eval_wall_time_s", [elapsed], tags),
             self.metric("generated_tokens", [lm.generated_tokens], tags),
         ]
+
+
+def _task(params: HumanEvalParams, data: str, score) -> dict:
+    """The lm-eval task: greedy (or sampled) completions of each problem, scored by
+    `score`, which runs them in the sandbox."""
+    sampled = params.n_samples > 1
+    return {
+        "task": "harness_humaneval",
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": data}},
+        "test_split": "test",
+        "output_type": "generate_until",
+        # a callable, not "{{prompt}}": Jinja drops the prompt's final newline
+        "doc_to_text": _prompt,
+        "doc_to_target": "{{task_id}}",
+        "target_delimiter": "",
+        "generation_kwargs": {"until": STOP, "max_gen_toks": params.max_new_tokens,
+                              "do_sample": sampled,
+                              "temperature": params.temperature if sampled else 0.0},
+        "repeats": params.n_samples,
+        "filter_list": [{"name": "all", "filter": [{"function": "take_first_k",
+                                                    "k": params.n_samples}]}],
+        "process_results": score,
+        "metric_list": [{"metric": f"pass@{k}", "aggregation": "mean",
+                         "higher_is_better": True} for k in params.k],
+        "num_fewshot": 0,
+        "metadata": {"version": 1.0},
+    }
 
 
 def _prompt(doc: dict) -> str:

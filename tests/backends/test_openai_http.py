@@ -21,8 +21,8 @@ from harness.backends.openai_http import OpenAIHttpBackend, OpenAIHttpConfig
 from harness.errors import BackendError
 from harness.formats import resolve
 from harness.hardware.memory import MemorySampler
-from harness.suites.context import CellContext
 from harness.results.frame import load_frame
+from harness.suites.context import CellContext
 from harness.suites.memory import MemoryParams, MemorySuite
 from harness.suites.serving import ServingParams, ServingSuite
 from tests.conftest import harness_cmd

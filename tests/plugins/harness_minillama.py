@@ -68,7 +68,7 @@ class MiniLlamaBackend(Generating, RowScoring):
         # top_k 0, top_p 1 and min_p 0 switch those samplers off: softmax(logits / T) alone
         stream = self._llm.generate(list(prompt), temp=temperature, top_k=0, top_p=1.0,
                                     min_p=0.0, repeat_penalty=1.0)
-        for _, token in zip(range(max_new_tokens), stream):
+        for _, token in zip(range(max_new_tokens), stream, strict=False):
             yield token
             if self.ends_generation(token):
                 return

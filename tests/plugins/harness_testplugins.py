@@ -15,7 +15,7 @@ import numpy as np
 from harness.backends.base import Backend, BackendConfig
 from harness.backends.capabilities import Generating, LogprobRows, Stepped
 from harness.errors import BackendError
-from harness.suites.base import Metric, Suite, SuiteParams
+from harness.suites.base import Chart, Metric, MetricSpec, Suite, SuiteParams
 
 
 class FaultyConfig(BackendConfig):
@@ -63,6 +63,7 @@ class FaultyBackend(_ByteModel, Stepped, LogprobRows):
 
 class TickSuite(Suite):
     description: ClassVar[str] = "test-only: one sample of elapsed time"
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (MetricSpec("tick_s", "s", False, "latency"),)
     requires: ClassVar[tuple[type, ...]] = (Stepped,)
 
     def run(self, backend, params: SuiteParams, ctx) -> list[Metric]:
@@ -86,3 +87,27 @@ class GenerateOnlyBackend(_ByteModel, Generating):
 
     def generate(self, prompt, max_new_tokens, temperature=0.0, seed=0):
         yield from (0 for _ in range(max_new_tokens))
+
+
+class WidgetSuite(Suite):
+    """A third-party suite: one quality and one speed metric, each with its chart. Its
+    verdicts, charts and export come from these declarations; no core module names it."""
+
+    description: ClassVar[str] = "test-only: a quality score and a speed, each charted"
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("widget_score", "score", True, "quality", threshold="mean:0.05",
+                   chart=Chart("Widget score per model x format", order=200)),
+        MetricSpec("widget_tokenize_per_s", "calls/s", True, "speed",
+                   chart=Chart("Widget tokenize speed vs model file size", style="vs_size",
+                               order=210)),
+    )
+
+    def run(self, backend, params: SuiteParams, ctx) -> list[Metric]:
+        rates = []
+        for _ in range(5):
+            start = time.perf_counter()
+            for _ in range(200):
+                backend.tokenize("widget")
+            rates.append(200 / (time.perf_counter() - start))
+        return [self.metric("widget_score", [0.75], stderr=0.01),
+                self.metric("widget_tokenize_per_s", rates)]

@@ -10,13 +10,16 @@ import numpy as np
 
 from harness.schema import CellResult, MetricRecord
 from harness.stats import summarize
+from harness.suites.metrics import kind_from_unit
 
 
 def metric(name: str, samples, unit: str = "tokens/s", higher_is_better: bool = True,
-           stderr: float | None = None, **tags) -> MetricRecord:
+           stderr: float | None = None, kind: str | None = None, **tags) -> MetricRecord:
+    """A stored metric; without `kind`, the kind its unit implies (as for a version-1
+    record of a suite that is not installed)."""
     samples = [float(s) for s in samples]
     return MetricRecord(name=name, unit=unit, higher_is_better=higher_is_better, tags=tags,
-                        samples=samples, stderr=stderr,
+                        samples=samples, stderr=stderr, kind=kind or kind_from_unit(unit),
                         **summarize(samples, stderr=stderr))
 
 

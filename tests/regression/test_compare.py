@@ -50,10 +50,45 @@ def test_quality_metrics_use_their_tolerance_on_the_value() -> None:
     def ppl(value):
         return [metric("perplexity", [value], unit="ppl", higher_is_better=False, stderr=0.4)]
 
-    worse = compare_runs([cell("b", ppl(20.0))], [cell("c", ppl(20.6))])  # +3 %, tol 1 %
-    same = compare_runs([cell("b", ppl(20.0))], [cell("c", ppl(20.1))])
+    def run(run_id, value):  # the perplexity suite declares a 1 % tolerance
+        return [cell(run_id, ppl(value), suite="perplexity")]
+
+    worse = compare_runs(run("b", 20.0), run("c", 20.6))  # +3 %, tol 1 %
+    same = compare_runs(run("b", 20.0), run("c", 20.1))
     assert worse.rows[0].verdict == "regressed" and same.rows[0].verdict == "unchanged"
+    assert worse.rows[0].method == "point" and worse.rows[0].threshold == "mean:1%"
     assert worse.rows[0].ci_low < worse.rows[0].change < worse.rows[0].ci_high
+    override = RegressionConfig(quality={"perplexity": "mean:5%"})
+    assert compare_runs(run("b", 20.0), run("c", 20.6), override).rows[0].verdict == \
+        "unchanged"
+
+
+def test_judgement_follows_the_stored_kind_not_the_name() -> None:
+    """A metric no core module knows: a quality kind gets a point verdict, a count none."""
+    def widgets(score, count):
+        return [metric("widget_score", [score], unit="score", kind="quality"),
+                metric("widgets_seen", [count], unit="widgets", kind="count")]
+
+    result = compare_runs([cell("b", widgets(1.0, 10), suite="gone")],
+                          [cell("c", widgets(0.9, 99), suite="gone")])
+    assert [(r.metric, r.method, r.verdict) for r in result.rows] == [
+        ("widget_score", "point", "regressed")]  # against `default` (5 %): not installed
+    named = RegressionConfig(thresholds={"widgets_seen": "mean:1"})
+    rows = compare_runs([cell("b", widgets(1.0, 10), suite="gone")],
+                        [cell("c", widgets(1.0, 99), suite="gone")], named).rows
+    assert {r.metric: r.verdict for r in rows}["widgets_seen"] == "improved"
+
+
+def test_declared_kinds_and_thresholds() -> None:
+    config = RegressionConfig()
+    assert config.for_metric("x", "count") is None
+    speed = config.for_metric("x", "speed")
+    assert not speed.point and speed.threshold.text == "median:5%"
+    assert config.for_metric("x", "size").point and config.for_metric("x", "memory").point
+    assert config.for_metric("x", "quality", "mean:0.02").threshold.text == "mean:0.02"
+    nightly = RegressionConfig(thresholds={"default": "median:25%"})
+    assert nightly.for_metric("x", "latency", "median:5%").threshold.text == "median:25%"
+    assert nightly.for_metric("x", "quality", "mean:1%").threshold.text == "mean:1%"
 
 
 def test_one_sample_speed_metric_is_never_called_regressed() -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UsageError
-from harness.schema import CellResult
-from harness.stats import summarize
 from harness.results.frame import load_frame
 from harness.results.store import RunStore, read_cells
+from harness.schema import CellResult
+from harness.stats import summarize
 
 
 def _result(key: str, status: str = "ok") -> CellResult:
