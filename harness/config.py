@@ -54,6 +54,9 @@ class PlanFile(BaseModel):
     suites: dict[str, dict[str, Any] | None] = Field(min_length=1)
     seed: int = Field(default=0, ge=0)
     timeout_s: float = Field(default=1800, gt=0, description="per cell, in seconds")
+    derive_timeout_s: float = Field(
+        default=4 * 3600, gt=0, description="per format derivation (dequantizing a large "
+        "model or an Olive pass takes far longer than a cell), in seconds")
     regression: RegressionConfig = RegressionConfig()
 
 
@@ -73,6 +76,7 @@ class Plan:
     """Optional backends not installed here -> how to install them."""
     backend_requests: dict[str, dict] = field(default_factory=dict)
     """Backend name -> its settings as the file asks for them (threads: auto)."""
+    derive_timeout_s: float = 4 * 3600
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -93,7 +97,8 @@ def load_plan(path: str | Path) -> Plan:
                           "give each model a distinct name")
     _check_context(backends, suites, file)
     return Plan(spec.name, file, spec.description, models, spec.formats, backends, suites,
-                spec.seed, spec.timeout_s, spec.regression, unavailable, requests)
+                spec.seed, spec.timeout_s, spec.regression, unavailable, requests,
+                spec.derive_timeout_s)
 
 
 def _read_yaml(path: Path, file: str) -> dict:

@@ -159,7 +159,8 @@ class _Run:
         else:
             needed = [cell.format, *self.plan.suites[cell.suite].extra_formats()]
             artifact, extra, error = _artifacts(cell.model, needed, source, self.artifacts,
-                                                self.store, self.plan.timeout_s, self.observer)
+                                                self.store, self.plan.derive_timeout_s,
+                                                self.observer)
         payload: dict = {}
         duration = 0.0
         if error is None:

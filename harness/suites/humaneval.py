@@ -17,9 +17,9 @@ from harness.cache import cache_dir
 from harness.data import humaneval
 from harness.evaluation.lm_eval_runner import evaluate, write_jsonl
 from harness.evaluation.sandbox import Limits, run_untrusted
-from harness.suites.context import CellContext
 from harness.stats import pass_at_k, standard_error
 from harness.suites.base import Chart, Metric, MetricSpec, Suite, SuiteParams
+from harness.suites.context import CellContext
 
 STOP = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]  # lm-eval's humaneval stop sequences
 OPT_IN = ("HumanEval runs code the model wrote and is OFF; fix: set "

@@ -23,9 +23,9 @@ from harness.backends.base import Backend
 from harness.backends.capabilities import LogprobRows
 from harness.cache import atomic_target, cache_dir
 from harness.data.corpora import describe, load_text
-from harness.suites.context import CellContext
 from harness.stats import binomial_standard_error, standard_error
 from harness.suites.base import Chart, Metric, MetricSpec, Suite
+from harness.suites.context import CellContext
 from harness.suites.perplexity import corpus_windows
 from harness.suites.windows import Window, WindowParams
 

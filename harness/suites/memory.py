@@ -17,8 +17,8 @@ from pydantic import Field
 from harness.backends.base import Backend
 from harness.backends.capabilities import Generating, Serving
 from harness.hardware.memory import os_max_rss_bytes
-from harness.suites.context import CellContext
 from harness.suites.base import Chart, Family, Metric, MetricSpec, Suite, SuiteParams
+from harness.suites.context import CellContext
 
 MB = 1e6
 SIZE_CHART = Chart("Peak memory and model file size per format", style="grouped", order=60,

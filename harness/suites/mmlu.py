@@ -18,9 +18,9 @@ from harness.backends.capabilities import Scoring
 from harness.cache import cache_dir
 from harness.data import mmlu
 from harness.evaluation.lm_eval_runner import evaluate, write_jsonl
-from harness.suites.context import CellContext
 from harness.stats import binomial_standard_error, pooled_binomial_standard_error
 from harness.suites.base import Chart, Metric, MetricSpec, Suite, SuiteParams
+from harness.suites.context import CellContext
 
 PROMPT = ("{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\n"
           "D. {{choices[3]}}\nAnswer:")

@@ -16,9 +16,9 @@ from harness.backends.base import Backend
 from harness.backends.capabilities import TokenLogprobs
 from harness.data.corpora import describe, load_text
 from harness.errors import HarnessError
-from harness.suites.context import CellContext
 from harness.stats import llama_perplexity
 from harness.suites.base import Chart, Family, Metric, MetricSpec, Suite
+from harness.suites.context import CellContext
 from harness.suites.windows import Window, WindowParams, make_windows
 
 

@@ -24,8 +24,8 @@ from harness.backends.base import Backend
 from harness.backends.capabilities import Serving
 from harness.data.corpora import DEFAULT_CORPUS, CorpusSpec, load_text
 from harness.errors import HarnessError
-from harness.suites.context import CellContext
 from harness.suites.base import Chart, Metric, MetricSpec, Suite, SuiteParams
+from harness.suites.context import CellContext
 
 SERVING_CHART = "Serving: time to first token and output tokens/s vs concurrency"
 

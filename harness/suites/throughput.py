@@ -17,8 +17,8 @@ from pydantic import Field
 from harness.backends.base import Backend
 from harness.backends.capabilities import Generating, Stepped, has
 from harness.errors import HarnessError
-from harness.suites.context import CellContext
 from harness.suites.base import Chart, Family, Metric, MetricSpec, Suite, SuiteParams
+from harness.suites.context import CellContext
 
 DECODE = Family("decode tokens/s", order=0)
 
