@@ -54,16 +54,21 @@ class CellRunner:
 @pytest.fixture
 def harness_cell() -> Iterator[Callable[..., CellRunner]]:
     """Factory: harness_cell(model, format, backend, **backend_config) -> CellRunner."""
+    from harness.backends.capabilities import Stepped
     from harness.cache import sha256_path
+    from harness.errors import UsageError
     from harness.formats import resolve
     from harness.registry import registry
 
     loaded = []
 
     def make(model: str, fmt: str, backend: str, **config) -> CellRunner:
+        cls = registry("backends").get(backend)
+        if not issubclass(cls, Stepped):
+            raise UsageError(f"backend {backend} cannot time bare prefill and decode steps; "
+                             "fix: use a backend that can (harness list backends)")
         source = registry("models").get(model).resolve()
         artifact = resolve.derive(source, sha256_path(source), fmt)
-        cls = registry("backends").get(backend)
         instance = cls(cls.config_cls(**config))
         instance.load(artifact)
         loaded.append(instance)
