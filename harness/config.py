@@ -15,9 +15,9 @@ from harness.errors import ConfigError
 from harness.formats.base import FOLDER_MARKERS, container_of_path
 from harness.models.sources import HubFile, LocalFile, ModelSource
 from harness.registry import registry
-from harness.regression.thresholds import RegressionConfig
 from harness.results.identity import requested_settings
 from harness.suites.base import SuiteParams
+from harness.thresholds import RegressionConfig
 
 
 class ModelEntry(BaseModel):
@@ -181,7 +181,7 @@ def _model(entry: str | ModelEntry, i: int, plan_path: Path, file: str) -> Model
     if model_path.is_dir() and not container_of_path(model_path):
         raise ConfigError(file, f"{field}.path", f"{model_path} is a folder without "
                           f"{' or '.join(FOLDER_MARKERS)}",
-                          "give a model file or a model folder (Hugging Face, onnxruntime-genai)")
+                          "give a model file or a model folder (Hugging Face or ONNX)")
     if not model_path.exists():
         raise ConfigError(file, f"{field}.path", f"no model file at {model_path}",
                           "fix the path (relative paths start at the suite file's folder)")

@@ -215,9 +215,12 @@ def test_some_runs_are_planned() -> None:
                          ids=[f"{s.file}:{s.line}" for s, _ in PLANNED])
 def test_shown_runs_plan(shown: Shown, args: list[str]) -> None:
     missing = _unavailable_backends(ROOT / args[1])
-    if missing:  # the harness itself refuses such a file here, naming the install command
-        pytest.skip(f"{shown.where()} needs {', '.join(missing)}, not installed here")
     proc = harness_cmd(*args, timeout=300)
+    if missing:  # where its engine is missing the harness refuses it, naming the install
+        assert proc.returncode == 2 and "not installed" in proc.stderr, (
+            f"{shown.where()}: needs {', '.join(missing)} (missing here), yet "
+            f"`harness {' '.join(args)}` exited {proc.returncode}\n{proc.stderr}")
+        return
     assert proc.returncode == 0, (f"{shown.where()}: `harness {' '.join(args)}` exited "
                                   f"{proc.returncode}\n{proc.stdout}{proc.stderr}")
 

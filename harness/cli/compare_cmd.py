@@ -85,7 +85,7 @@ def write_comparison(comparison, html_out: Path | None, json_out: Path | None,
 
 def _config(run_dir: Path, suite_file: Path | None, overrides: list[str]):
     from harness.errors import UsageError
-    from harness.regression.thresholds import RegressionConfig, parse_threshold
+    from harness.thresholds import RegressionConfig, parse_threshold
 
     if suite_file is not None:
         from harness.config import load_plan

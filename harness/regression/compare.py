@@ -27,7 +27,6 @@ from typing import Literal
 import numpy as np
 
 from harness.errors import UsageError
-from harness.regression.thresholds import Judgement, RegressionConfig, Threshold
 from harness.results.identity import label, match_key
 from harness.results.identity import metric_label as _metric_label
 from harness.schema import CellResult, MetricRecord
@@ -38,6 +37,7 @@ from harness.stats import (
     stderr_change_interval,
 )
 from harness.suites.metrics import declared_spec
+from harness.thresholds import Judgement, RegressionConfig, Threshold
 
 Verdict = Literal["improved", "unchanged", "regressed", "inconclusive"]
 _RESAMPLES = 2000

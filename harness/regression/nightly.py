@@ -9,8 +9,8 @@ from pathlib import Path
 
 from harness.errors import UsageError
 from harness.regression.compare import Comparison, compare_runs
-from harness.regression.thresholds import RegressionConfig
 from harness.results.query import baseline_for, load_run, resolve_run, set_baseline
+from harness.thresholds import RegressionConfig
 
 
 @dataclass

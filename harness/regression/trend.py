@@ -14,9 +14,9 @@ import pandas as pd
 
 from harness.errors import UsageError
 from harness.regression.compare import compare_runs
-from harness.regression.thresholds import RegressionConfig
 from harness.results.identity import label, metric_label
 from harness.results.query import StoredRun, baseline_for, list_runs
+from harness.thresholds import RegressionConfig
 
 
 @dataclass

@@ -46,7 +46,8 @@ METRIC_COLUMNS = {
     "quality or count", "higher_is_better": "direction",
     "samples": "every sample", "stderr": "standard error of a single-valued estimate",
     "n": "samples", "median": "median", "mean": "mean", "stdev": "sample standard deviation",
-    "min": "min", "max": "max", "ci_low": "95% CI of the mean, low",
+    "min": "min", "max": "max", "q1": "first quartile", "q3": "third quartile",
+    "iqr": "interquartile range", "ci_low": "95% CI of the mean, low",
     "ci_high": "95% CI of the mean, high",
 }
 COLUMNS = {**CELL_COLUMNS, **METRIC_COLUMNS}

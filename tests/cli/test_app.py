@@ -23,3 +23,12 @@ def test_help_lists_every_command() -> None:
     for command in ("run", "report", "list", "profile", "compare", "nightly", "trend",
                     "baseline", "export"):
         assert command in out
+
+
+def test_run_refuses_a_reporter_that_does_not_render_runs() -> None:
+    from tests.conftest import harness_cmd
+
+    proc = harness_cmd("run", "suites/smoke.yaml", "--dry-run", "--reporter", "trend-html")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    line = " ".join(proc.stderr.split())
+    assert "renders trends, not runs" in line and "fix: use one of html" in line

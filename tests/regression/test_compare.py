@@ -6,7 +6,7 @@ import pytest
 
 from harness.errors import UsageError
 from harness.regression.compare import compare_runs
-from harness.regression.thresholds import RegressionConfig, parse_threshold
+from harness.thresholds import RegressionConfig, parse_threshold
 from tests.regression.conftest import cell, draws, metric
 
 
