@@ -133,7 +133,6 @@ class Backend(ABC):
         """The beginning-of-sequence token, if the model has one."""
         return None
 
-
     @abstractmethod
     def ends_generation(self, token: int) -> bool:
         """Whether `token` ends a generation (end of sequence / turn)."""

@@ -109,8 +109,10 @@ def compare_runs(baseline: list[CellResult], candidate: list[CellResult],
         empty = "baseline" if not baseline else "candidate"
         raise UsageError(f"the {empty} run has no stored cells; fix: compare runs that "
                          "finished at least one cell")
-    base_cells = _latest_by_key(baseline)
-    cand_cells = _latest_by_key(candidate)
+    # runs stored before schema 2 know only the resolved settings: match both on those
+    as_requested = all(c.backend_request is not None for c in [*baseline, *candidate])
+    base_cells = _latest_by_key(baseline, as_requested)
+    cand_cells = _latest_by_key(candidate, as_requested)
     result = Comparison(baseline[0].run_id, candidate[0].run_id, baseline[0].profile_id,
                         candidate[0].profile_id)
     if result.baseline_profile != result.candidate_profile:
@@ -205,11 +207,11 @@ def _verdict(higher_is_better: bool, delta: float, threshold: Threshold,
     return "inconclusive"
 
 
-def _latest_by_key(cells: list[CellResult]) -> dict[str, CellResult]:
+def _latest_by_key(cells: list[CellResult], as_requested: bool) -> dict[str, CellResult]:
     """One result per cell (a resumed run may hold a failed try and a later success)."""
     out: dict[str, CellResult] = {}
     for cell in cells:
-        key = match_key(cell)
+        key = match_key(cell, as_requested)
         if key not in out or cell.status == "ok":
             out[key] = cell
     return out

@@ -49,9 +49,13 @@ def cell_key(cell: dict, model_sha256: str, backend_version: str, profile_id: st
                     "profile_id": profile_id})
 
 
-def match_key(result) -> str:
-    """What must be equal for two stored results to be compared (any hardware)."""
-    settings = getattr(result, "backend_request", None) or result.backend_config
+def match_key(result, as_requested: bool = True) -> str:
+    """What must be equal for two stored results to be compared (any hardware): with
+    `as_requested`, the settings as the suite file asked for them where the record has
+    them (schema 2), else the settings as resolved. A comparison with a record of schema 1
+    matches both sides on resolved settings (harness.regression.compare)."""
+    request = getattr(result, "backend_request", None)
+    settings = request if as_requested and request is not None else result.backend_config
     return _digest({"model": result.model, "model_sha256": result.model_sha256,
                     "format": result.format, "backend": result.backend,
                     "backend_version": result.backend_version, "backend_config": settings,

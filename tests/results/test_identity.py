@@ -30,3 +30,15 @@ def test_explicit_threads_and_other_settings_still_tell_cells_apart() -> None:
 def test_records_before_schema_2_match_on_their_resolved_settings() -> None:
     assert match_key(_on("a", 2, None)) == match_key(_on("b", 2, None))
     assert match_key(_on("a", 2, None)) != match_key(_on("b", 16, None))
+
+
+def test_a_run_from_before_schema_2_still_matches_a_new_one_on_resolved_settings() -> None:
+    from harness.regression.compare import compare_runs
+
+    asked = requested_settings({"threads": 2, "n_ctx": 256}, {"n_ctx": 256})
+    new = _on("a", 2, asked).model_copy(update={"run_id": "new"})
+    old = _on("a", 2, None).model_copy(update={"run_id": "old"})
+    assert match_key(new) != match_key(old)  # auto vs 2: not the same request
+    comparison = compare_runs([old], [new])
+    assert not comparison.only_baseline and not comparison.only_candidate
+    assert [r.metric for r in comparison.rows] == ["decode_tokens_per_s"]
