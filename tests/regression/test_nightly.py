@@ -2,7 +2,7 @@
 re-run; `harness nightly`'s exit codes, `harness compare`, the trend report, and the
 pytest-benchmark export read by the real `pytest-benchmark compare`.
 
-The slowdown is one the harness cannot see: busy processes, two per CPU, run beside the
+The slowdown is one the harness cannot see: busy processes, four per CPU, run beside the
 candidate (same cell key, same settings), as a noisy neighbour on a CI runner would.
 """
 
@@ -29,17 +29,19 @@ backends:
 suites:
   throughput: {prompt_lengths: [32], gen_tokens: 32, repetitions: 8}
 regression:
-  thresholds: {default: "median:25%"}
+  thresholds: {default: "median:40%"}
 """
-# Above this VM's run-to-run drift: two identical runs here differed by up to 11 % in
-# prefill tokens/s with tight intervals (the machine, not the samples, moved); the
-# slowdown below is 50 % or more.
+# Above this VM's run-to-run drift: two identical runs here differed by 11 % in prefill
+# tokens/s once and by 30 % (interval -34..-25 %) on 2026-11-23, with tight intervals (the
+# machine, not the samples, moved); the slowdown below (four busy processes per CPU beside
+# two engine threads) takes most of the CPU from the engine. The identical re-run runs
+# right after the baseline, before any busy process has run.
 GOLDEN = Path(__file__).parent / "golden" / "pytest_benchmark_keys.json"
 
 
 def _harness(args: list[str], cwd: Path, busy: bool = False) -> subprocess.CompletedProcess:
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-            for _ in range(2 * (os.cpu_count() or 1))] if busy else []
+            for _ in range(4 * (os.cpu_count() or 1))] if busy else []
     try:
         return subprocess.run(["harness", *args], cwd=cwd, capture_output=True, text=True,
                               timeout=900, env={**os.environ, "COLUMNS": "250"})
@@ -54,7 +56,7 @@ def nightly(tmp_path_factory) -> dict:
     work = tmp_path_factory.mktemp("nightly")
     (work / "suite.yaml").write_text(SUITE)
     out = {"work": work}
-    for name, busy in (("first", False), ("slowed", True), ("same", False)):
+    for name, busy in (("first", False), ("same", False), ("slowed", True)):
         out[name] = _harness(["nightly", "suite.yaml"], work, busy)
     out["runs"] = [p.name for p in run_dirs(work / "results")]
     return out
@@ -73,7 +75,7 @@ def test_hidden_slowdown_is_flagged_and_exits_1(nightly) -> None:
     assert proc.returncode == 1, proc.stdout + proc.stderr
     rows = [line for line in proc.stdout.splitlines() if "decode_tokens_per_s" in line]
     assert rows and "regressed" in rows[0], proc.stdout
-    reports = list((nightly["work"] / "reports").glob(f"{nightly['runs'][1]}-vs-*.html"))
+    reports = list((nightly["work"] / "reports").glob(f"{nightly['runs'][2]}-vs-*.html"))
     assert len(reports) == 1 and "regressed" in reports[0].read_text()
 
 
@@ -84,7 +86,7 @@ def test_identical_rerun_is_not_a_false_alarm(nightly) -> None:
 
 
 def test_compare_cli_and_json(nightly, tmp_path: Path) -> None:
-    base, slowed, _ = nightly["runs"]
+    base, _, slowed = nightly["runs"]
     out = tmp_path / "cmp.json"
     proc = _harness(["compare", base, slowed, "--json", str(out)], nightly["work"])
     assert proc.returncode == 1
