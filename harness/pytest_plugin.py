@@ -4,10 +4,11 @@ Installed as a pytest plugin (entry point `pytest11`), so in any project with ha
 installed::
 
     def test_decode(benchmark, harness_cell):
-        cell = harness_cell("smollm2-135m", "q4_0", "llama_cpp", threads=2)
+        cell = harness_cell("smollm2-135m", "q4_0", BACKEND, threads=2)
         benchmark.pedantic(cell.decode_step, rounds=5, iterations=32, warmup_rounds=1)
 
-times one decode step per iteration, i.e. seconds per generated token, the same unit as
+where BACKEND is any registered backend that can time bare steps (`harness list
+backends`); it times one decode step per iteration, i.e. seconds per generated token, the same unit as
 `harness export pytest-benchmark` gives decode tokens/s; the numbers land in
 pytest-benchmark's own storage (`--benchmark-autosave`) and compare with its tools.
 The backend runs in the test's process, unlike `harness run`, which isolates each cell.
