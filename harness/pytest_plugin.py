@@ -8,8 +8,8 @@ installed::
         benchmark.pedantic(cell.decode_step, rounds=5, iterations=32, warmup_rounds=1)
 
 where BACKEND is any registered backend that can time bare steps (`harness list
-backends`); it times one decode step per iteration, i.e. seconds per generated token, the same unit as
-`harness export pytest-benchmark` gives decode tokens/s; the numbers land in
+backends`); it times one decode step per iteration, i.e. seconds per generated token,
+the same unit as `harness export pytest-benchmark` gives decode tokens/s; the numbers land in
 pytest-benchmark's own storage (`--benchmark-autosave`) and compare with its tools.
 The backend runs in the test's process, unlike `harness run`, which isolates each cell.
 """
