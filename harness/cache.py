@@ -9,6 +9,8 @@ from pathlib import Path
 
 import platformdirs
 
+from harness.errors import UsageError
+
 
 def cache_dir() -> Path:
     """`$HARNESS_CACHE_DIR`, else the platform's user cache dir (~/.cache/harness on Linux)."""
@@ -17,17 +19,17 @@ def cache_dir() -> Path:
     return root
 
 
-def sha256_file(path: Path) -> str:
-    """sha256 of a file, memoised on (path, size, mtime) so big models hash once."""
+def sha256_file(path: Path, trust_memo: bool = True) -> str:
+    """sha256 of a file, memoised so big models hash once. The memo is keyed on the
+    file's identity and change time as well as its size and mtime: restoring an edited
+    file's mtime (`touch -r`, a copy with `cp -p`) does not restore its ctime.
+    `trust_memo=False` hashes the bytes again (and refreshes the memo)."""
     path = Path(path).resolve()
     stat = path.stat()
     memo_file = cache_dir() / "sha256-memo.json"
-    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
-    try:
-        memo = json.loads(memo_file.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        memo = {}
-    if key in memo:
+    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}|{stat.st_ctime_ns}"
+    memo = _read_memo(memo_file)
+    if trust_memo and key in memo:
         return memo[key]
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -38,6 +40,25 @@ def sha256_file(path: Path) -> str:
     tmp.write_text(json.dumps(memo, indent=0))
     tmp.replace(memo_file)
     return memo[key]
+
+
+def verify_pinned(path: Path, sha256: str) -> Path:
+    """`path` if its bytes hash to the pinned `sha256`; else a one-line UsageError that
+    names the file and the fix. Hashes the whole file every time: a byte flipped on disk
+    keeps size and mtime, so no memo can vouch for a cached copy."""
+    got = sha256_file(path, trust_memo=False)
+    if got != sha256:
+        raise UsageError(f"{path}: cached copy is damaged (sha256 {got[:16]}..., pinned "
+                         f"{sha256[:16]}...); fix: delete {path} so it is fetched again")
+    return path
+
+
+def _read_memo(memo_file: Path) -> dict:
+    try:
+        memo = json.loads(memo_file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}  # a damaged memo only costs hashing again
+    return memo if isinstance(memo, dict) else {}
 
 
 def sha256_path(path: Path) -> str:

@@ -3,21 +3,50 @@
 from __future__ import annotations
 
 import difflib
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from harness.backends.base import BackendConfig
 from harness.errors import ConfigError
-from harness.formats.base import FOLDER_MARKERS, container_of_path
+from harness.models.files import model_path_problem
 from harness.models.sources import HubFile, LocalFile, ModelSource
 from harness.registry import registry
 from harness.results.identity import requested_settings
 from harness.suites.base import SuiteParams
 from harness.thresholds import RegressionConfig
+
+MAX_SUITE_BYTES = 1 << 20
+"""A suite file is a short text; a bigger one is a mistake (a model given as the suite)."""
+MAX_VALUES = 100_000
+"""Values a suite file may expand to: YAML aliases can multiply a few lines into billions."""
+SEED_MAX = 2**32 - 1
+"""Engines take 32-bit seeds (llama.cpp's is a uint32)."""
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def _safe_name(value: str) -> str:
+    # plan and model names become parts of file names (run ids, logs): no "/" or ".."
+    if not _SAFE_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a plain name (it becomes part of file names); "
+                         "fix: use up to 100 letters, digits, '.', '_' or '-', starting with "
+                         "a letter or digit")
+    return value
+
+
+SafeName = Annotated[str, AfterValidator(_safe_name)]
 
 
 class ModelEntry(BaseModel):
@@ -25,7 +54,7 @@ class ModelEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1)
+    name: SafeName
     path: str | None = None
     hf_repo: str | None = None
     hf_file: str | None = None
@@ -46,17 +75,17 @@ class PlanFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1)
+    name: SafeName
     description: str = ""
     models: list[str | ModelEntry] = Field(min_length=1)
     formats: list[str] = Field(default=["source"], min_length=1)
     backends: dict[str, dict[str, Any] | None] = Field(min_length=1)
     suites: dict[str, dict[str, Any] | None] = Field(min_length=1)
-    seed: int = Field(default=0, ge=0)
-    timeout_s: float = Field(default=1800, gt=0, description="per cell, in seconds")
+    seed: int = Field(default=0, ge=0, le=SEED_MAX)
+    timeout_s: float = Field(default=1800, gt=0, le=7 * 86400, description="per cell, in seconds")
     derive_timeout_s: float = Field(
-        default=4 * 3600, gt=0, description="per format derivation (dequantizing a large "
-        "model or an Olive pass takes far longer than a cell), in seconds")
+        default=4 * 3600, gt=0, le=7 * 86400, description="per format derivation "
+        "(dequantizing a large model or an Olive pass takes far longer than a cell), in seconds")
     regression: RegressionConfig = RegressionConfig()
 
 
@@ -89,7 +118,8 @@ def load_plan(path: str | Path) -> Plan:
                               values or {}, file, f"suites.{name}.")
               for name, values in spec.suites.items()}
     _check_formats(spec.formats, file)
-    models = [_model(entry, i, path, file) for i, entry in enumerate(spec.models)]
+    accepted = {c for name in backends for c in registry("backends").get(name).accepts}
+    models = [_model(entry, i, path, file, accepted) for i, entry in enumerate(spec.models)]
     names = [m.name for m in models]
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup:
@@ -102,19 +132,110 @@ def load_plan(path: str | Path) -> Plan:
 
 
 def _read_yaml(path: Path, file: str) -> dict:
-    if not path.is_file():
-        raise ConfigError(file, "-", "no such file", "give the path of a suite YAML file")
+    text = _read_text(path, file)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as dup:
+        raise ConfigError(file, f"line {dup.line}", f"key '{dup.key}' appears twice in one "
+                          f"mapping (first on line {dup.first})",
+                          "keep one of them (YAML would silently use the last)") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "-"
-        raise ConfigError(file, where, f"not valid YAML ({getattr(exc, 'problem', exc)})",
+        raise ConfigError(file, _yaml_where(exc, text), f"not valid YAML ({_yaml_problem(exc)})",
                           "fix the YAML syntax there") from None
+    except RecursionError:
+        raise ConfigError(file, "-", "nested too deeply to read",
+                          "write a flat suite file (see suites/*.yaml)") from None
+    if raw is None:
+        raise ConfigError(file, "-", "the file is empty",
+                          "start with keys such as name:, models:, backends:, suites:")
     if not isinstance(raw, dict):
         raise ConfigError(file, "-", "top level is not a mapping",
                           "start with keys such as name:, models:, backends:, suites:")
+    _check_values(raw, file, "")
     return raw
+
+
+def _read_text(path: Path, file: str) -> str:
+    if path.is_dir():
+        raise ConfigError(file, "-", "is a folder, not a file", "give the path of a suite "
+                          "YAML file (e.g. suites/smoke.yaml)")
+    if not path.is_file():
+        raise ConfigError(file, "-", "no such file", "give the path of a suite YAML file")
+    try:
+        size = path.stat().st_size
+        if size > MAX_SUITE_BYTES:
+            raise ConfigError(file, "-", f"is {size} bytes, too big for a suite file",
+                              "give the suite YAML file, not a model or data file")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(file, "-", f"cannot be read ({exc.strerror or exc})",
+                          "check the path and its permissions") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(file, f"line {line}", f"not UTF-8 text (byte 0x{data[exc.start]:02x})",
+                          "save the suite file as UTF-8 text") from None
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, line: int, first: int) -> None:
+        super().__init__(key)
+        self.key, self.line, self.first = key, line, first
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last,
+    so a repeated `timeout_s:` would silently win)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` overriding the merged keys is what merging is for
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, key_node.start_mark.line + 1, seen[key])
+                seen[key] = key_node.start_mark.line + 1
+            except TypeError:
+                continue  # an unhashable key: SafeLoader's own error names it
+        return super().construct_mapping(node, deep)
+
+
+def _yaml_where(exc: yaml.YAMLError, text: str) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        return f"line {mark.line + 1}"
+    position = getattr(exc, "position", None)  # a ReaderError: a character YAML refuses
+    return f"line {text[:position].count(chr(10)) + 1}" if position is not None else "-"
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
+    return " ".join(str(problem).split())
+
+
+def _check_values(tree: Any, file: str, prefix: str) -> None:
+    """Refuse NaN and infinities anywhere (`timeout_s: .inf` would mean no timeout), and a
+    tree that YAML aliases blow up beyond MAX_VALUES values."""
+    stack: list[tuple[str, Any]] = [(prefix.rstrip("."), tree)]
+    seen = 0
+    while stack:
+        where, value = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise ConfigError(file, "-", f"expands to more than {MAX_VALUES} values (YAML "
+                              "aliases that repeat or contain themselves?)",
+                              "write the values out instead of nesting aliases")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(file, where or "-", f"{value} is not a finite number",
+                              "write a finite number (a timeout, threshold or size cannot be "
+                              "infinite or NaN)")
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+        elif isinstance(value, list | tuple):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
 
 
 def _backends(spec: PlanFile, file: str
@@ -165,7 +286,8 @@ def _check_context(backends: dict[str, BackendConfig], suites: dict[str, SuitePa
                 )
 
 
-def _model(entry: str | ModelEntry, i: int, plan_path: Path, file: str) -> ModelSource:
+def _model(entry: str | ModelEntry, i: int, plan_path: Path, file: str,
+           accepted: set[str]) -> ModelSource:
     field = f"models[{i}]"
     if isinstance(entry, str):
         if entry not in registry("models").names():
@@ -178,13 +300,9 @@ def _model(entry: str | ModelEntry, i: int, plan_path: Path, file: str) -> Model
     model_path = Path(entry.path).expanduser()
     if not model_path.is_absolute():
         model_path = plan_path.parent / model_path
-    if model_path.is_dir() and not container_of_path(model_path):
-        raise ConfigError(file, f"{field}.path", f"{model_path} is a folder without "
-                          f"{' or '.join(FOLDER_MARKERS)}",
-                          "give a model file or a model folder (Hugging Face or ONNX)")
-    if not model_path.exists():
-        raise ConfigError(file, f"{field}.path", f"no model file at {model_path}",
-                          "fix the path (relative paths start at the suite file's folder)")
+    problem = model_path_problem(model_path, accepted)
+    if problem:
+        raise ConfigError(file, f"{field}.path", *problem)
     return LocalFile(name=entry.name, path=str(model_path.resolve()))
 
 
@@ -197,7 +315,7 @@ def _lookup(group: str, name: str, file: str, field: str):
 
 def _validate(model: type[BaseModel], values: Any, file: str, prefix: str):
     try:
-        return model.model_validate(values)
+        validated = model.model_validate(values)
     except ValidationError as exc:
         # a union (e.g. `str | ModelEntry`) reports one error per member: the type
         # mismatches are noise next to the member whose own check failed
@@ -207,6 +325,9 @@ def _validate(model: type[BaseModel], values: Any, file: str, prefix: str):
         # our validators phrase their errors as "problem; fix: what to do"
         problem, _, fix = err["msg"].removeprefix("Value error, ").partition("; fix: ")
         raise ConfigError(file, field, problem, fix or _fix(model, err)) from None
+    # a string such as "inf" or "1e400" becomes an infinite float only here
+    _check_values(validated.model_dump(), file, prefix)
+    return validated
 
 
 def _loc(parts: tuple) -> str:

@@ -18,7 +18,9 @@ SCHEMA_VERSION = 2
 
 
 class MetricRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN and infinities are stored as JSON's NaN/Infinity constants (which reading
+    # accepts), not as null, so every stored sample reads back exactly
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
 
     name: str
     unit: str
@@ -63,7 +65,9 @@ class MetricRecord(BaseModel):
 class CellResult(BaseModel):
     """One finished cell (succeeded or failed), exactly as stored."""
 
-    model_config = ConfigDict(extra="forbid")
+    # NaN and infinities are stored as JSON's NaN/Infinity constants (which reading
+    # accepts), not as null, so every stored sample reads back exactly
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
 
     schema_version: int = SCHEMA_VERSION
     run_id: str

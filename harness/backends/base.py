@@ -30,11 +30,12 @@ class BackendConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    threads: int = Field(default_factory=physical_cores, ge=1,
+    threads: int = Field(default_factory=physical_cores, ge=1, le=1024,
                          description="CPU threads; auto (the default): physical cores")
-    n_ctx: int = Field(default=1024, ge=16, description="context length in tokens")
-    n_batch: int = Field(default=512, ge=1, description="tokens per prompt-processing batch")
-    seed: int = Field(default=0, ge=0)
+    n_ctx: int = Field(default=1024, ge=16, le=1 << 20, description="context length in tokens")
+    n_batch: int = Field(default=512, ge=1, le=1 << 20,
+                         description="tokens per prompt-processing batch")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="engines take 32-bit seeds")
 
     @field_validator("threads", mode="before")
     @classmethod

@@ -55,13 +55,12 @@ class BundledServer:
                 "--interrupt_requests", "False", "--verbose", "False", *c.server_args]
         env = {k: v for k, v in os.environ.items()
                if k.upper() not in ("HOST", "PORT", "CONFIG_FILE", "MODEL")}
-        fd, log_path = tempfile.mkstemp(prefix="harness-server-", suffix=".log")
-        self._log = Path(log_path)
-        with os.fdopen(fd, "wb") as out:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-c", _LAUNCH, str(os.getpid()), *args], stdout=out,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                start_new_session=True)
+        # a file without a name (O_TMPFILE): a killed cell leaves no log behind
+        self._log = tempfile.TemporaryFile(prefix="harness-server-", suffix=".log")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", _LAUNCH, str(os.getpid()), *args], stdout=self._log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True, preexec_fn=_die_with_parent())
         self.url = f"http://127.0.0.1:{port}"
         self.pid = self._proc.pid
         try:
@@ -88,10 +87,13 @@ class BundledServer:
                            f"{timeout_s:g} s: {self._tail(1)}")
 
     def _tail(self, n: int) -> str:
-        if not self._log.is_file():
+        if self._log.closed:
             return ""
-        lines = [ln for ln in self._log.read_text(errors="replace").splitlines()
-                 if ln.strip()]
+        fd = self._log.fileno()
+        size = os.fstat(fd).st_size
+        start = max(0, size - (64 << 10))
+        text = os.pread(fd, size - start, start).decode(errors="replace")
+        lines = [ln for ln in text.splitlines() if ln.strip()]
         return " | ".join(lines[-n:])
 
     def stop(self) -> None:
@@ -107,9 +109,21 @@ class BundledServer:
             except subprocess.TimeoutExpired:
                 continue
         self._proc.wait()
-        if self._log.is_file():
+        if not self._log.closed:
             log.info("server log, last lines: %s", self._tail(5))
-            self._log.unlink()
+            self._log.close()
+
+
+def _die_with_parent():
+    """A preexec_fn that sets PR_SET_PDEATHSIG in the server before it execs: from its
+    first instruction it dies with the cell process (the launcher checks the parent too).
+    libc's prctl is looked up here, before the fork."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(1, signal.SIGKILL)
 
 
 def _free_port() -> int:

@@ -6,7 +6,9 @@ Each command module imports what its command needs inside the command, so `harne
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
 import sys
 
 import typer
@@ -44,21 +46,59 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         code = app(standalone_mode=False)
-    except HarnessError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click's own usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+    except Exception as exc:
+        code, line = _error_line(exc)
+        # markup=False: an error quotes user text (paths, YAML), and "[/x]" in it would
+        # otherwise be read as Rich markup
+        line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in " ".join(line.split()))
+        err_console.print("error: " + line, style="red", markup=False,
+                          emoji=False, highlight=False, soft_wrap=True)
+        sys.exit(code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _error_line(exc: Exception) -> tuple[int, str]:
+    """(exit code, one line with the fix) for anything that ends a command; re-raises what
+    is neither the user's input nor the environment, with HARNESS_DEBUG=1."""
+    if isinstance(exc, HarnessError):
+        return exc.exit_code, str(exc)
+    usage = _click_error(exc)
+    if usage is not None:
+        return usage
+    if isinstance(exc, OSError):  # a folder that is a file, no permission, a full disk
+        where = f"{exc.filename}: " if exc.filename else ""
+        return 2, (f"{where}{exc.strerror or exc}; fix: check that path (a folder the "
+                   "harness can write to, or a file it can read) and the free disk space")
+    if os.environ.get("HARNESS_DEBUG"):
+        raise exc
+    return 1, (f"internal error ({type(exc).__name__}: {exc}); fix: this is a bug in the "
+               "harness: rerun with HARNESS_DEBUG=1 for the traceback and report it")
+
+
+def _click_error(exc: Exception) -> tuple[int, str] | None:
+    """Click's own errors (bad option, missing argument, bad choice), which arrive here in
+    non-standalone mode; typer vendors click in recent versions, so both are checked."""
+    if isinstance(exc, typer.Exit):
+        sys.exit(getattr(exc, "exit_code", 0))
+    if isinstance(exc, typer.Abort):
+        sys.exit(130)
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            errors = importlib.import_module(module)
+        except ImportError:
+            continue
+        exit_cls, abort_cls = getattr(errors, "Exit", ()), getattr(errors, "Abort", ())
+        if isinstance(exc, exit_cls):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, abort_cls):
+            sys.exit(130)
+        if isinstance(exc, errors.ClickException):
+            message = exc.format_message().replace("Value error, ", "").rstrip(".")
+            ctx = getattr(exc, "ctx", None)
+            command = ctx.command_path if ctx else "harness"
+            code = 2 if isinstance(exc, errors.UsageError) else (exc.exit_code or 1)
+            return code, f"{message}; fix: see {command} --help"
+    return None

@@ -19,7 +19,7 @@ def baseline_set(run: str = typer.Argument(..., help="run id, run folder or 'lat
 
     run_dir = resolve_run(run, results_dir)
     profile = set_baseline(results_dir, run_dir)
-    console.print(f"baseline for {profile}: {run_dir.name}")
+    console.print(f"baseline for {profile}: {run_dir.name}", markup=False)
 
 
 @baseline_app.command("show")
@@ -29,6 +29,8 @@ def baseline_show(results_dir: Path = RESULTS) -> None:
 
     baselines = read_baselines(results_dir)
     if not baselines:
-        console.print(f"no baselines under {results_dir}; set one with: harness baseline set RUN")
+        console.print(f"no baselines under {results_dir}; set one with: harness baseline set "
+                      "RUN", markup=False)
     for profile, entry in sorted(baselines.items()):
-        console.print(f"{profile}: {entry['run_id']} (set {entry.get('set_at', '?')})")
+        console.print(f"{profile}: {entry['run_id']} (set {entry.get('set_at', '?')})",
+                      markup=False)

@@ -37,13 +37,15 @@ def compare(
 
 
 def print_comparison(comparison, show_all: bool = False) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from harness.reports.comparison import format_change, format_interval
 
     for warning in comparison.warnings:
-        console.print(f"[bold red]warning:[/bold red] {warning}", highlight=False)
-    table = Table(title=f"{comparison.candidate_run} vs {comparison.baseline_run}")
+        console.print(f"[bold red]warning:[/bold red] {escape(warning)}", highlight=False)
+    # cells, metrics and run ids come from results files: never read them as Rich markup
+    table = Table(title=escape(f"{comparison.candidate_run} vs {comparison.baseline_run}"))
     for col in ("verdict", "cell", "metric", "baseline", "candidate", "change", "interval", "p"):
         table.add_column(col)
     style = {"regressed": "bold red", "improved": "green", "inconclusive": "yellow",
@@ -51,17 +53,18 @@ def print_comparison(comparison, show_all: bool = False) -> None:
     for row in comparison.rows:
         if row.verdict == "unchanged" and not show_all:
             continue
-        table.add_row(f"[{style[row.verdict]}]{row.verdict}[/]", row.cell, row.metric,
+        table.add_row(f"[{style[row.verdict]}]{row.verdict}[/]", escape(row.cell),
+                      escape(row.metric),
                       f"{row.base:.4g}", f"{row.cand:.4g}", format_change(row),
                       format_interval(row), "-" if row.p_value is None else f"{row.p_value:.3g}")
     console.print(table)
     for failure in comparison.newly_failed:
-        console.print(f"[bold red]regressed[/bold red] (failed, ok in baseline): {failure}",
-                      highlight=False)
+        console.print(f"[bold red]regressed[/bold red] (failed, ok in baseline): "
+                      f"{escape(failure)}", highlight=False)
     for side, cells in (("baseline", comparison.only_baseline),
                         ("candidate", comparison.only_candidate)):
         for cell in cells:
-            console.print(f"only in the {side}: {cell}", highlight=False)
+            console.print(f"only in the {side}: {cell}", highlight=False, markup=False)
     counts = ", ".join(f"{n} {v}" for v, n in comparison.counts().items())
     console.print(f"{len(comparison.rows)} metrics compared: {counts}"
                   + (f"; {len(comparison.newly_failed)} cells newly failed"
@@ -76,11 +79,12 @@ def write_comparison(comparison, html_out: Path | None, json_out: Path | None,
 
         page = reporter(reporter_name, ComparisonReporter, profiles_dir)
         title = f"{comparison.candidate_run} vs baseline {comparison.baseline_run}"
-        console.print(f"comparison report -> {page.render(comparison, html_out, title)}")
+        console.print(f"comparison report -> {page.render(comparison, html_out, title)}",
+                      markup=False)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(comparison.to_dict(), indent=2))
-        console.print(f"comparison json -> {json_out}")
+        console.print(f"comparison json -> {json_out}", markup=False)
 
 
 def _config(run_dir: Path, suite_file: Path | None, overrides: list[str]):
@@ -92,7 +96,14 @@ def _config(run_dir: Path, suite_file: Path | None, overrides: list[str]):
 
         config = load_plan(suite_file).regression
     else:
-        config = RegressionConfig.model_validate(manifest(run_dir).get("regression") or {})
+        from pydantic import ValidationError
+
+        try:
+            config = RegressionConfig.model_validate(manifest(run_dir).get("regression") or {})
+        except ValidationError as exc:
+            problem = " ".join(str(exc.errors()[0]["msg"]).split()).partition("; fix:")[0]
+            raise UsageError(f"{run_dir / 'run.json'}: regression: {problem}; fix: give the "
+                             "thresholds with --suite-file or --threshold") from None
     thresholds = dict(config.thresholds)
     for item in overrides:
         name, sep, expr = item.partition("=")

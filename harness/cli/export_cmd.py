@@ -35,4 +35,4 @@ def export_pytest_benchmark(
                          "run of a throughput, serving or latency suite")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=4))
-    console.print(f"{len(data['benchmarks'])} benchmarks -> {out}")
+    console.print(f"{len(data['benchmarks'])} benchmarks -> {out}", markup=False)

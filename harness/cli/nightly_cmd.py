@@ -34,7 +34,7 @@ def nightly(
                     plan.regression)
     if verdict.comparison is None:
         console.print(f"no baseline for hardware profile {summary.profile_id}: run "
-                      f"{summary.run_id} is now the baseline")
+                      f"{summary.run_id} is now the baseline", markup=False)
         return
     print_comparison(verdict.comparison)
     write_comparison(verdict.comparison,

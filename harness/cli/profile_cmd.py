@@ -22,4 +22,4 @@ def profile(
     path = write_profile(data, profiles_dir)
     if show:
         console.print(yaml.safe_dump(data, sort_keys=False), highlight=False)
-    console.print(f"profile {data['id']} -> {path}")
+    console.print(f"profile {data['id']} -> {path}", markup=False)

@@ -43,10 +43,17 @@ class RunProgress:
         if self.estimate:
             self.progress.update(self.current, completed=min(elapsed_s, self.estimate))
 
+    def message(self, text: str) -> None:
+        self.progress.console.print(text, highlight=False, markup=False)
+
     def cell_finished(self, result) -> None:
         self.progress.advance(self.overall)
         if result is not None and result.status == "failed":
+            from rich.text import Text
+
             from harness.results.identity import label
 
-            self.progress.console.print(f"[red]failed[/red] {label(result)}: {result.error}",
+            # Text, not markup: an error may hold "[/x]", which Rich would take for a tag
+            self.progress.console.print(Text.assemble(("failed", "red"),
+                                                      f" {label(result)}: {result.error}"),
                                         highlight=False)

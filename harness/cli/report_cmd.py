@@ -26,4 +26,4 @@ def report(
     frame = load_frame(results)
     if frame.empty:
         raise UsageError(f"{', '.join(map(str, results))}: no stored cells; fix: run a suite first")
-    console.print(f"report -> {page.render(frame, out, title or out.stem)}")
+    console.print(f"report -> {page.render(frame, out, title or out.stem)}", markup=False)

@@ -18,6 +18,11 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="print the expanded matrix, run nothing"),
     resume: bool = typer.Option(False, "--resume", help="continue the latest run of this plan"),
     run_id: str = typer.Option(None, "--run-id", help="with --resume: the run to continue"),
+    retry_failed: bool = typer.Option(False, "--retry-failed",
+                                      help="with --resume: run the failed cells again"),
+    no_lock: bool = typer.Option(False, "--no-lock",
+                                 help="do not wait for other runs' cells on this machine "
+                                      "(timings may disturb each other; the run records it)"),
     results_dir: Path = RESULTS,
     profiles_dir: Path = PROFILES,
     report: bool = typer.Option(True, "--report/--no-report", help="write a report"),
@@ -27,8 +32,13 @@ def run(
 ) -> None:
     """Run a suite file's matrix of models x formats x backends x suites."""
     from harness.config import load_plan
+    from harness.errors import UsageError
     from harness.matrix import expand
 
+    for flag, given in (("--run-id", run_id is not None), ("--retry-failed", retry_failed)):
+        if given and not resume:
+            raise UsageError(f"{flag}: only means something with --resume; fix: add --resume "
+                             f"(harness run {suite_file} --resume {flag} ...)")
     plan = load_plan(suite_file)
     matrix = expand(plan, model, format, backend, suite)
     if report:
@@ -37,15 +47,19 @@ def run(
         _print_matrix(matrix)
         return
     summary = execute(plan, matrix, results_dir, profiles_dir,
-                      resume=(run_id or "latest") if resume else None)
+                      resume=(run_id or "latest") if resume else None,
+                      retry_failed=retry_failed, lock=not no_lock)
     if report:
         write_report(plan, summary, profiles_dir, report_dir, reporter)
     if summary.failed:
         raise typer.Exit(1)
 
 
-def execute(plan, matrix, results_dir: Path, profiles_dir: Path, resume: str | None = None):
+def execute(plan, matrix, results_dir: Path, profiles_dir: Path, resume: str | None = None,
+            retry_failed: bool = False, lock: bool = True):
     """Run the matrix with a progress display; print the outcome; return the RunSummary."""
+    from rich.text import Text
+
     from harness.cli.progress import RunProgress
     from harness.runner.runner import run_matrix
 
@@ -53,18 +67,23 @@ def execute(plan, matrix, results_dir: Path, profiles_dir: Path, resume: str | N
     try:
         with observer.progress:
             summary = run_matrix(plan, matrix, results_dir, profiles_dir, resume=resume,
-                                 observer=observer)
+                                 observer=observer, retry_failed=retry_failed, lock=lock)
     except KeyboardInterrupt:
         console.print(f"interrupted: finished cells are stored under {results_dir}/ (run "
-                      f"{observer.run_id}); continue with: harness run {plan.file} --resume")
+                      f"{observer.run_id}); continue with: harness run {plan.file} --resume",
+                      highlight=False, markup=False)
         raise typer.Exit(130) from None
     if summary.profile_captured:
         console.print(f"captured hardware profile {summary.profile_id} in {profiles_dir}/")
+    kept = f" ({summary.kept_failed} failed kept)" if summary.kept_failed else ""
     console.print(f"run {summary.run_id}: {summary.ok} ok, {summary.failed} failed"
-                  + (f", {summary.already_done} already stored" if summary.already_done else "")
-                  + f" -> {summary.dir}")
+                  + (f", {summary.already_done} already stored{kept}"
+                     if summary.already_done else "")
+                  + (f", {summary.retried} retried" if summary.retried else "")
+                  + f" -> {summary.dir}", highlight=False, markup=False)
     for failure in summary.failures:
-        console.print(f"[red]failed[/red] {failure}", highlight=False)
+        # Text, not markup: an error may hold "[/x]", which Rich would take for a tag
+        console.print(Text.assemble(("failed", "red"), f" {failure}"), highlight=False)
     return summary
 
 

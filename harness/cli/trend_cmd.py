@@ -26,4 +26,4 @@ def trend(
     page = get_reporter(reporter, TrendReporter, profiles_dir)
     profile = profile or manifest(resolve_run("latest", results_dir))["profile_id"]
     path = page.render(build_trend(results_dir, profile), out, f"Trend: {profile}")
-    console.print(f"trend -> {path}")
+    console.print(f"trend -> {path}", markup=False)

@@ -1,61 +1,46 @@
 """Run untrusted, model-written Python in a contained child process.
 
-Layers, each recorded in the outcome so a result says what protected it:
-- always: a throw-away working directory; a fresh interpreter in isolated mode with
-  an empty environment; its own session, killed as a group at the wall-clock timeout;
-  rlimits on address space, CPU seconds, file size, open files and (for non-root
-  users) processes; and a Python audit hook, installed before the program runs and
-  impossible to remove, that refuses sockets, subprocesses, fork/exec, ctypes, and
-  any write, delete or rename outside the working directory;
-- where the OS allows: a new, empty network namespace (root; or an unprivileged user
-  namespace) and, for root, a pids cgroup capping the number of processes.
+The wall is bubblewrap (`bwrap`): new mount, PID, network, IPC and UTS namespaces (and a
+user namespace when not root); a read-only view of only the interpreter, its standard
+library (site-packages hidden) and the system's shared libraries; a private /proc and a
+small private /tmp; an empty environment; its own session; killed with its parent; run
+as uid 65534 with no capability. Further layers: rlimits (memory, CPU, file size, open
+files, processes), a pids cgroup (root), a wall-clock timeout, capped output, and, last,
+an audit hook (see sandbox_guard). A program passes only when it returned normally and a
+per-run random token, printed by the guard after it, reached the output. The program
+arrives through stdin (a memfd) and the token through a pipe: nothing is written to the
+host's disk. Each Outcome lists the layers that applied on that run, namespaces as
+bwrap reported them. Without bwrap, only `weak=True` runs (and says "weak").
 """
 
 from __future__ import annotations
 
-import ctypes
+import builtins
 import os
-import resource
+import secrets
+import selectors
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
-GUARD = r'''
-import os, sys
-ROOT = os.path.realpath(os.getcwd())
-BLOCKED = ("socket.", "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn",
-           "os.spawn", "os.fork", "os.forkpty", "pty.spawn", "ctypes.", "os.kill",
-           "os.killpg", "signal.pthread_kill", "shutil.rmtree", "webbrowser.open")
-def inside(path):
-    try:
-        path = os.fsdecode(path)
-    except TypeError:
-        return True  # a file descriptor: it was opened under this hook already
-    return os.path.realpath(path).startswith(ROOT + os.sep) or os.path.realpath(path) == ROOT
-def hook(event, args):
-    if event.startswith(BLOCKED):
-        raise PermissionError(f"sandbox: {event} is not allowed")
-    if event == "open" and args[1] is not None and any(c in str(args[1]) for c in "wax+"):
-        if not inside(args[0]):
-            raise PermissionError(f"sandbox: writing {args[0]} is not allowed")
-    writes = os.O_WRONLY | os.O_RDWR | os.O_CREAT
-    if event == "open" and isinstance(args[2], int) and args[2] & writes:
-        if not inside(args[0]):
-            raise PermissionError(f"sandbox: writing {args[0]} is not allowed")
-    if event in ("os.remove", "os.rmdir", "os.rename", "os.mkdir", "os.chmod", "os.symlink",
-                 "os.link", "os.truncate", "os.chown", "os.utime"):
-        if not all(inside(a) for a in args[:2] if isinstance(a, (str, bytes, os.PathLike))):
-            raise PermissionError(f"sandbox: {event} outside the working directory")
-sys.addaudithook(hook)
-program = open(sys.argv[1]).read()
-exec(compile(program, "program.py", "exec"), {"__name__": "__main__"})
-'''
+from harness.errors import UsageError
+from harness.evaluation import sandbox_layers as osl
+from harness.evaluation.sandbox_guard import GUARD
+
+NO_BWRAP = ("HumanEval runs the model's code only inside bubblewrap, and `bwrap` was not "
+            "found; fix: apt-get install bubblewrap (or set sandbox: weak in the suite's "
+            "humaneval entry to accept the weaker sandbox)")
+SETUP_FAILED = 113  # the guard's exit code when it could not drop privileges
+ERRORS = frozenset(n for n in dir(builtins)
+                   if isinstance(getattr(builtins, n), type)
+                   and issubclass(getattr(builtins, n), BaseException))
+
+
+class SandboxUnavailable(UsageError):
+    """bubblewrap is missing and the suite did not accept the weak sandbox."""
 
 
 @dataclass
@@ -66,6 +51,8 @@ class Limits:
     file_bytes: int = 10 << 20
     processes: int = 16
     open_files: int = 64
+    output_bytes: int = 64 << 10  # kept of stderr (only its last line is ever read)
+    kill_output_bytes: int = 1 << 20  # a stream writing more than this is killed
 
 
 @dataclass
@@ -76,126 +63,164 @@ class Outcome:
     duration_s: float = 0.0
 
 
-def run_untrusted(program: str, limits: Limits | None = None, audit_hook: bool = True
-                  ) -> Outcome:
-    """Run `program`; passed means it exited 0 within the limits (its asserts held).
+def run_untrusted(program: str, limits: Limits | None = None, audit_hook: bool = True,
+                  weak: bool = False) -> Outcome:
+    """Run `program`; passed means it returned normally (its asserts held) within the limits.
 
-    `audit_hook=False` exists so tests can show the OS layers hold on their own.
+    `audit_hook=False` exists so tests can show the other layers hold on their own.
+    `weak=True` allows running without bubblewrap (the outcome's layers start "weak").
     """
     limits = limits or Limits()
-    work = Path(tempfile.mkdtemp(prefix="harness-sandbox-"))
-    cgroup = _pids_cgroup(limits.processes)
-    layers = ["workdir", "isolated-python", "session-kill", "rlimits"]
-    if audit_hook:
-        layers.append("audit-hook")
-    netns = _can_unshare_net()
-    if netns:
-        layers.append(f"netns({netns})")
-    if cgroup:
-        layers.append("pids-cgroup")
+    bwrap = osl.bwrap_path()
+    if bwrap is None and not weak:
+        raise SandboxUnavailable(NO_BWRAP)
+    token = secrets.token_hex(16).encode()
+    cgroup = osl.pids_cgroup(limits.processes)
+    work = None if bwrap else tempfile.mkdtemp(prefix="harness-sandbox-")
+    fds: list[int] = []
     try:
-        (work / "program.py").write_text(program)
-        guard = GUARD if audit_hook else GUARD.replace("sys.addaudithook(hook)", "")
-        (work / "guard.py").write_text(guard)
-        start = time.monotonic()
-        proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "guard.py", "program.py"], cwd=work,
-            env={"PATH": "/usr/bin:/bin", "HOME": str(work), "PYTHONHASHSEED": "0"},
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=lambda: _confine(limits, netns, cgroup),
-        )
-        try:
-            _, err = proc.communicate(timeout=limits.timeout_s)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            _kill_all(proc, cgroup)
-        duration = time.monotonic() - start
-        if timed_out:
-            return Outcome(False, f"timed out after {limits.timeout_s:g} s", layers, duration)
-        if proc.returncode == 0:
-            return Outcome(True, "passed", layers, duration)
-        if proc.returncode < 0:
-            reason = f"killed by {signal.Signals(-proc.returncode).name}"
+        token_r, token_w = os.pipe()
+        info_r, info_w = os.pipe()
+        stdin = os.memfd_create("program")
+        fds += [token_r, token_w, info_r, info_w, stdin]
+        os.write(token_w, token + b"\n")
+        os.write(stdin, program.encode("utf-8", errors="surrogatepass"))
+        os.lseek(stdin, 0, os.SEEK_SET)
+        if bwrap:
+            argv = osl.bwrap_argv(bwrap, os.geteuid() == 0, token_r, info_w, audit_hook)
+            layers = ["bwrap", *([] if os.geteuid() == 0 else ["userns"])]
         else:
-            lines = [ln for ln in err.decode(errors="replace").splitlines() if ln.strip()]
-            reason = lines[-1][:200] if lines else f"exit code {proc.returncode}"
-        return Outcome(False, reason, layers, duration)
+            argv = [osl.python_paths()[0], "-I", "-S", "-B", "-c", GUARD, str(token_r),
+                    work, "0", "1" if audit_hook else "0"]
+            layers = ["weak", "workdir", "isolated-python", f"uid={os.geteuid()}"]
+        return _run(argv, stdin, fds, info_r, token, limits, cgroup,
+                    layers + _more_layers(bool(bwrap), cgroup, audit_hook))
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        for fd in fds:
+            _close(fd)
+        if work:
+            shutil.rmtree(work, ignore_errors=True)
         if cgroup:
-            _remove_cgroup(cgroup)
+            osl.remove_cgroup(cgroup)
 
 
-def _confine(limits: Limits, netns: str | None, cgroup: Path | None) -> None:
-    """Runs in the child between fork and exec."""
-    if cgroup:
-        (cgroup / "cgroup.procs").write_text(str(os.getpid()))
-    if netns:
-        libc = ctypes.CDLL(None, use_errno=True)
-        flags = 0x40000000 if netns == "root" else 0x40000000 | 0x10000000  # NEWNET|NEWUSER
-        libc.unshare(flags)
-    for res, value in ((resource.RLIMIT_AS, limits.memory_bytes),
-                       (resource.RLIMIT_CPU, limits.cpu_s),
-                       (resource.RLIMIT_FSIZE, limits.file_bytes),
-                       (resource.RLIMIT_NOFILE, limits.open_files),
-                       (resource.RLIMIT_NPROC, limits.processes),
-                       (resource.RLIMIT_CORE, 0)):
-        resource.setrlimit(res, (value, value))
+def _more_layers(bwrap: bool, cgroup, audit_hook: bool) -> list[str]:
+    extra = ["rlimits", "pdeathsig", "session-kill", "output-cap", "token"]
+    if bwrap:
+        uid = "uid=65534" if os.geteuid() == 0 else f"uid=65534(host {os.geteuid()})"
+        extra = [uid, "no-caps", "clearenv", "ro-stdlib", "private-tmp", *extra]
+    return extra + (["pids-cgroup"] if cgroup else []) + (["audit-hook"] if audit_hook else [])
 
 
-def _can_unshare_net() -> str | None:
-    """'root' or 'user' when a child may enter a new network namespace, else None."""
-    flags = ["-n"] if os.geteuid() == 0 else ["-r", "-n"]
+def _run(argv, stdin, fds, info_r, token, limits, cgroup, layers) -> Outcome:
+    """`fds` is token_r, token_w, info_r, info_w, stdin; the two passed on are closed here
+    (and dropped from `fds`) once the child has them, so that bwrap's info reaches EOF."""
+    start = time.monotonic()
+    parent = os.getpid()
+    pass_fds = (fds[0], fds[3])
     try:
-        ok = subprocess.run(["unshare", *flags, "true"], capture_output=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if ok.returncode != 0:
-        return None
-    return "root" if os.geteuid() == 0 else "user"
+        proc = subprocess.Popen(
+            argv, env={"PATH": "/usr/bin:/bin"}, cwd="/", stdin=stdin,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds,
+            start_new_session=True,
+            preexec_fn=lambda: osl.confine(limits, cgroup, parent))
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Outcome(False, f"sandbox setup failed: {type(exc).__name__}", layers, 0.0)
+    for fd in pass_fds:
+        fds.remove(fd)
+        _close(fd)
+    try:
+        stopped, found, err, info = _collect(proc, info_r, token, limits, start)
+    finally:
+        _kill_all(proc, cgroup)
+    duration = time.monotonic() - start
+    if "bwrap" in layers:
+        applied = osl.applied_namespaces(info)
+        if not applied:  # bwrap stopped before starting the guard; the program never ran
+            return Outcome(False, f"sandbox setup failed: {_last_line(err)[:160]}", layers,
+                           duration)
+        layers = [layers[0], *applied, *layers[1:]]
+    return Outcome(*_verdict(stopped, found, err, proc.returncode, limits), layers, duration)
 
 
-def _pids_cgroup(limit: int) -> Path | None:
-    if os.geteuid() != 0:
-        return None
-    for base in (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")):
-        if (base / "cgroup.procs").exists() and os.access(base, os.W_OK):
-            path = base / f"harness-sandbox-{uuid.uuid4().hex[:12]}"
-            try:
-                path.mkdir()
-                (path / "pids.max").write_text(str(limit))
-                return path
-            except OSError:
-                _remove_cgroup(path)
-    return None
+def _collect(proc, info_r: int, token: bytes, limits: Limits, start: float):
+    """Read stdout (only to find the token), stderr (its tail) and bwrap's info until all
+    close, the deadline passes, or a stream writes too much."""
+    sel = selectors.DefaultSelector()
+    for fileobj in (proc.stdout, proc.stderr, info_r):
+        sel.register(fileobj, selectors.EVENT_READ)
+    sizes = {proc.stdout: 0, proc.stderr: 0}
+    carry, found, err, info = b"", False, bytearray(), bytearray()
+    deadline = start + limits.timeout_s
+    try:
+        while sel.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "timeout", found, bytes(err), bytes(info)
+            for key, _ in sel.select(left):
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                elif key.fileobj == info_r:
+                    info += chunk[:4096]
+                elif key.fileobj is proc.stdout:
+                    found = found or token in carry + chunk
+                    carry = (carry + chunk)[-len(token):]
+                else:
+                    err = (err + chunk)[-limits.output_bytes:]
+                if key.fileobj in sizes:
+                    sizes[key.fileobj] += len(chunk)
+                    if sizes[key.fileobj] > limits.kill_output_bytes:
+                        return "output", found, bytes(err), bytes(info)
+        proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        return "timeout", found, bytes(err), bytes(info)
+    finally:
+        sel.close()
+    return None, found, bytes(err), bytes(info)
 
 
-def _kill_all(proc: subprocess.Popen, cgroup: Path | None) -> None:
+def _verdict(stopped, found: bool, err: bytes, code: int, limits: Limits) -> tuple[bool, str]:
+    """Pass or fail, and a short reason that can carry nothing the program chose: a
+    builtin exception's name, a signal's name or an exit code; never its text."""
+    if stopped == "timeout":
+        return False, f"timed out after {limits.timeout_s:g} s"
+    if stopped == "output":
+        return False, f"output over {limits.kill_output_bytes >> 10} KiB"
+    if code == 0 and found:
+        return True, "passed"
+    if code == 0:
+        return False, "exited before check() returned (exit code 0)"
+    if code == SETUP_FAILED:
+        return False, "sandbox setup failed: could not drop privileges"
+    if code < 0 or 128 < code < 128 + signal.NSIG:
+        num = -code if code < 0 else code - 128
+        try:
+            return False, f"killed by {signal.Signals(num).name}"
+        except ValueError:
+            return False, f"exit code {code}"
+    name = _last_line(err).split(":")[0].strip()
+    return False, name if name in ERRORS else f"exit code {code}"
+
+
+def _last_line(err: bytes) -> str:
+    lines = [ln for ln in err.decode(errors="replace").splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def _kill_all(proc: subprocess.Popen, cgroup) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    if cgroup:
-        try:
-            for pid in (cgroup / "cgroup.procs").read_text().split():
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        except OSError:
-            pass
+    osl.kill_cgroup(cgroup)
     proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        stream.close()
 
 
-def _remove_cgroup(path: Path) -> None:
-    for _ in range(50):
-        try:
-            path.rmdir()
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            time.sleep(0.05)
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass

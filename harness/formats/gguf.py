@@ -57,7 +57,12 @@ class GgufProducer(FormatProducer):
     def inspect(self, path: Path) -> tuple[str, float, int]:
         import gguf
 
-        reader = gguf.GGUFReader(path)
+        try:
+            reader = gguf.GGUFReader(path)
+        except Exception as exc:  # gguf-py fails on a cut file with IndexError, ValueError...
+            raise FormatError(f"{Path(path).name} is not a readable GGUF file (cut short or "
+                              f"damaged: {type(exc).__name__}: {exc}); fix: copy or fetch the "
+                              "model file again") from None
         bits = sum(int(t.n_bytes) * 8 for t in reader.tensors)
         n_params = sum(int(t.n_elements) for t in reader.tensors)
         field = reader.get_field(gguf.Keys.General.FILE_TYPE)

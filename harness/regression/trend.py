@@ -49,7 +49,8 @@ def _frame(runs: list[tuple[StoredRun, list]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["run_id", "time", "commit", "cell", "metric", "unit",
                                         "median"])
     if not frame.empty:
-        frame["time"] = pd.to_datetime(frame["time"])
+        # a start time that is no time (a hand-edited run.json) is left out of the charts
+        frame["time"] = pd.to_datetime(frame["time"], errors="coerce", utc=True)
     return frame
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import ClassVar
 
@@ -10,6 +9,7 @@ import plotly.graph_objects as go
 
 from harness.regression.compare import Comparison, MetricComparison
 from harness.reports.base import ComparisonReporter
+from harness.reports.escaping import text
 from harness.reports.page import write_page
 
 COLORS = {"regressed": "#c62828", "improved": "#2e7d32", "unchanged": "#9e9e9e",
@@ -25,9 +25,9 @@ class ComparisonHtmlReporter(ComparisonReporter):
         title = title or f"{data.candidate_run} vs baseline {data.baseline_run}"
         summary = ", ".join(f"{n} {v}" for v, n in data.counts().items())
         sections = [
-            "".join(f"<p class='failed'><b>{html.escape(w)}</b></p>" for w in data.warnings),
-            f"<p class='meta'>profiles: baseline {html.escape(data.baseline_profile)}, "
-            f"candidate {html.escape(data.candidate_profile)}. {summary}.</p>",
+            "".join(f"<p class='failed'><b>{text(w)}</b></p>" for w in data.warnings),
+            f"<p class='meta'>profiles: baseline {text(data.baseline_profile)}, "
+            f"candidate {text(data.candidate_profile)}. {text(summary)}.</p>",
             _listing("Failed in the candidate, ok in the baseline (regressions)",
                      data.newly_failed),
             None,
@@ -55,7 +55,7 @@ def format_interval(row: MetricComparison) -> str:
 
 def _forest(rows: list[MetricComparison]):
     """Relative changes with their intervals, one line per metric, coloured by verdict."""
-    shown = [r for r in rows if r.relative and r.n_base > 1]
+    shown = [r for r in rows if r.relative and r.n_base > 1 and r.ci_low is not None]
     if not shown:
         return None
     fig = go.Figure()
@@ -89,15 +89,15 @@ def _table(rows: list[MetricComparison]) -> str:
         p = "-" if r.p_value is None else f"{r.p_value:.3g}"
         lines.append(
             f"<tr><td class=l style='color:{COLORS[r.verdict]}'><b>{r.verdict}</b></td>"
-            f"<td class=l>{html.escape(r.cell)}</td><td class=l>{html.escape(r.metric)}</td>"
-            f"<td>{r.base:.4g}</td><td>{r.cand:.4g}</td><td>{format_change(r)}</td>"
-            f"<td>{format_interval(r)}</td><td>{p}</td><td class=l>{r.threshold}</td>"
-            f"<td class=l>{r.method}</td></tr>")
+            f"<td class=l>{text(r.cell)}</td><td class=l>{text(r.metric)}</td>"
+            f"<td>{r.base:.4g}</td><td>{r.cand:.4g}</td><td>{text(format_change(r))}</td>"
+            f"<td>{text(format_interval(r))}</td><td>{p}</td><td class=l>{text(r.threshold)}</td>"
+            f"<td class=l>{text(r.method)}</td></tr>")
     return head + "".join(lines) + "</table>"
 
 
 def _listing(title: str, items: list[str]) -> str:
     if not items:
         return ""
-    return f"<h2>{html.escape(title)}</h2><ul>" + "".join(
-        f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
+    return f"<h2>{text(title)}</h2><ul>" + "".join(
+        f"<li>{text(i)}</li>" for i in items) + "</ul>"

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from harness.reports.escaping import label
 from harness.reports.figures import metric_rows, overall
 from harness.suites.metrics import Family, MetricSpec
 
@@ -57,8 +58,8 @@ def families(frame: pd.DataFrame, specs: dict[str, tuple[MetricSpec, ...]]) -> g
                 x=[family(group["artifact_bits_per_weight"].iloc[0])],
                 y=[group["median"].iloc[0] / first.scale], name=key, legendgroup=key,
                 showlegend=show, marker_color=colors[key],
-                hovertemplate=f"{key}<br>{group['metric_name'].iloc[0]}: %{{y:.4g}} {unit}"
-                              "<extra></extra>"), row=1, col=col)
+                hovertemplate=f"{label(key)}<br>{label(group['metric_name'].iloc[0])}: "
+                              f"%{{y:.4g}} {label(unit)}<extra></extra>"), row=1, col=col)
         fig.update_xaxes(categoryorder="array", categoryarray=FAMILIES + ["other"], row=1,
                          col=col)
         fig.update_yaxes(title_text=unit, row=1, col=col)

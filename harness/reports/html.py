@@ -6,16 +6,22 @@ this page names no metric.
 
 from __future__ import annotations
 
-import html
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
+import yaml
 
 from harness.reports import charts
 from harness.reports.base import RunReporter
+from harness.reports.escaping import text
 from harness.reports.page import write_page
+
+log = logging.getLogger(__name__)
+NUMERIC = ("artifact_bits_per_weight", "artifact_size_bytes", "artifact_n_params")
+"""Artifact fields the charts compute with (the stored `artifact` is free-form)."""
 
 
 class HtmlReporter(RunReporter):
@@ -24,6 +30,7 @@ class HtmlReporter(RunReporter):
     suffix: ClassVar[str] = ".html"
 
     def render(self, frame: pd.DataFrame, out: Path, title: str) -> Path:
+        frame = _numeric(frame)
         figs = charts.build(frame, _format_order(frame), self._bandwidths(frame))
         return write_page(out, title, figs, [
             _meta(frame), None, "<h2>Every metric</h2>", _metric_table(frame), _failures(frame),
@@ -36,9 +43,20 @@ class HtmlReporter(RunReporter):
         out = {}
         for profile_id in frame.get("profile_id", pd.Series(dtype=str)).dropna().unique():
             path = self.profiles_dir / f"{profile_id}.yaml"
-            if path.is_file():
-                out[profile_id] = load_profile(path)["memory"]["read_bandwidth_gb_s"]
+            if Path(str(profile_id)).name != profile_id or not path.is_file():
+                continue  # a stored id is no path: it names a file in profiles_dir or none
+            try:
+                out[profile_id] = float(load_profile(path)["memory"]["read_bandwidth_gb_s"])
+            except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
+                log.warning("%s: no read bandwidth (%s); the report draws no roofline", path,
+                            exc)
         return out
+
+
+def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with the artifact fields the charts compute with as numbers (else NaN)."""
+    present = [c for c in NUMERIC if c in frame]
+    return frame.assign(**{c: pd.to_numeric(frame[c], errors="coerce") for c in present})
 
 
 def _format_order(frame: pd.DataFrame) -> list[str]:
@@ -62,9 +80,9 @@ def _meta(frame: pd.DataFrame) -> str:
     versions = ", ".join(sorted({f"{b} {v}" for b, v in pairs}))
     cells = frame["cell_key"].nunique()
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return (f"<p class='meta'>{cells} cells · runs: {html.escape(runs)} · hardware profiles: "
-            f"{html.escape(profiles)} · engines: {html.escape(versions)} · harness commit: "
-            f"{html.escape(commits)} · generated {stamp}</p>")
+    return (f"<p class='meta'>{cells} cells · runs: {text(runs)} · hardware profiles: "
+            f"{text(profiles)} · engines: {text(versions)} · harness commit: "
+            f"{text(commits)} · generated {stamp}</p>")
 
 
 def _metric_table(frame: pd.DataFrame) -> str:
@@ -82,10 +100,10 @@ def _metric_table(frame: pd.DataFrame) -> str:
         ci = (f"{_num(r['ci_low'] / scale)} .. {_num(r['ci_high'] / scale)}"
               if pd.notna(r["ci_low"]) else "–")
         body.append(
-            f"<tr><td class=l>{html.escape(r['model'])}</td><td class=l>{r['format']}</td>"
+            f"<tr><td class=l>{text(r['model'])}</td><td class=l>{text(r['format'])}</td>"
             f"<td>{r.get('artifact_bits_per_weight', float('nan')):.3f}</td>"
-            f"<td class=l>{r['backend']}</td><td>{r['threads']}</td>"
-            f"<td class=l>{html.escape(str(r['metric_label']))}</td><td class=l>{unit}</td>"
+            f"<td class=l>{text(r['backend'])}</td><td>{text(r['threads'])}</td>"
+            f"<td class=l>{text(r['metric_label'])}</td><td class=l>{text(unit)}</td>"
             f"<td>{n}</td><td>{_num(r['median'] / scale)}</td><td>{_num(r['mean'] / scale)}</td>"
             f"<td>{_num(r['stdev'] / scale) if n > 1 else '–'}</td><td>{ci}</td></tr>")
     return f"<table>{head}{''.join(body)}</table>"
@@ -98,8 +116,8 @@ def _failures(frame: pd.DataFrame) -> str:
     if failed.empty:
         return ""
     items = "".join(
-        f"<li><b>{html.escape(r['model'])} {r['format']} {r['backend']} {r['suite']}</b>: "
-        f"{html.escape(str(r['error']))}</li>" for _, r in failed.iterrows())
+        f"<li><b>{text(r['model'])} {text(r['format'])} {text(r['backend'])} "
+        f"{text(r['suite'])}</b>: {text(r['error'])}</li>" for _, r in failed.iterrows())
     return f"<h2 class='failed'>Failed cells ({len(failed)})</h2><ul class='failed'>{items}</ul>"
 
 

@@ -3,7 +3,6 @@ points that regressed against the baseline are red crosses, the baseline run is 
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import ClassVar
 
@@ -12,6 +11,7 @@ import plotly.graph_objects as go
 
 from harness.regression.trend import Trend
 from harness.reports.base import TrendReporter
+from harness.reports.escaping import label, text
 from harness.reports.page import write_page
 
 
@@ -30,8 +30,8 @@ class TrendHtmlReporter(TrendReporter):
                 figs.append(_chart(metric, part, data.baseline, data.regressed))
         n_runs = frame["run_id"].nunique() if not frame.empty else 0
         meta = (f"<p class='meta'>{n_runs} runs of hardware profile "
-                f"{html.escape(data.profile_id)}; baseline: "
-                f"{html.escape(data.baseline or 'none set')}. Red crosses: regressed against "
+                f"{text(data.profile_id)}; baseline: "
+                f"{text(data.baseline or 'none set')}. Red crosses: regressed against "
                 f"the baseline (with each run's own thresholds). {constant} metrics that never "
                 "changed are not drawn.</p>")
         return write_page(out, title, figs, [meta, None])
@@ -45,7 +45,7 @@ def _chart(metric: str, part: pd.DataFrame, baseline: str | None,
             x=series["time"], y=series["median"], mode="lines+markers", name=cell,
             customdata=list(zip(series["run_id"], series["commit"], strict=True)),
             hovertemplate=("%{y:.4g}<br>run %{customdata[0]}<br>commit %{customdata[1]}"
-                           f"<extra>{html.escape(cell)}</extra>"),
+                           f"<extra>{label(cell)}</extra>"),
         ))
         flagged = series[[(r, cell, metric) in bad for r in series["run_id"]]]
         if not flagged.empty:
@@ -53,8 +53,9 @@ def _chart(metric: str, part: pd.DataFrame, baseline: str | None,
                 x=flagged["time"], y=flagged["median"], mode="markers", showlegend=False,
                 name=f"{cell} regressed", hovertemplate="regressed<extra></extra>",
                 marker={"symbol": "x", "size": 14, "color": "#c62828"}))
-    if baseline is not None and baseline in set(part["run_id"]):
-        when = part.loc[part["run_id"] == baseline, "time"].iloc[0]
+    at = part.loc[part["run_id"] == baseline, "time"]
+    if not at.empty and pd.notna(at.iloc[0]):
+        when = at.iloc[0]
         fig.add_vline(x=when, line_dash="dash", line_color="#2e7d32")
         fig.add_annotation(x=when, y=1, yref="paper", text="baseline", showarrow=False,
                            font={"color": "#2e7d32"}, yanchor="bottom")

@@ -1,13 +1,16 @@
 """Runs a matrix: prepares each (model, format) artifact, then each cell, in child processes.
 
-Cells run one at a time (concurrent cells would disturb each other's timings).
-Every finished cell is appended to the store at once; with `resume`, cells
-whose key is already stored are not run again.
+Cells run one at a time (concurrent cells would disturb each other's timings), and
+while a child works the run holds the machine-wide lock (harness.runner.locks), so
+two runs on one machine take turns. Every finished cell is appended to the store at
+once; with `resume`, cells whose key is already stored are not run again (failed ones
+too, unless `retry_failed`), and only one process writes a run at a time.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,9 +25,11 @@ from harness.formats import resolve
 from harness.hardware.profile import current_profile
 from harness.matrix import Cell, Matrix
 from harness.registry import registry
-from harness.results.query import latest, resolve_run
-from harness.results.store import RunStore, new_run_id
+from harness.results.redact import redact
+from harness.results.store import RunStore, UnstorableResult, result_line
 from harness.runner.child import run_child
+from harness.runner.locks import MachineLock, lock_run
+from harness.runner.opening import open_store
 from harness.schema import CellResult
 from harness.stats import Stats
 
@@ -39,10 +44,13 @@ class RunObserver(Protocol):
     def tick(self, elapsed_s: float) -> None: ...
     def cell_finished(self, result: CellResult | None) -> None:
         """`None` means the cell was already stored by the run being resumed."""
+    def message(self, text: str) -> None:
+        """A line for the user: a warning (starts with "warning:") or what the run does."""
 
 
 class _Silent:
     def run_started(self, run_id: str, total: int, skipped: int) -> None: ...
+    def message(self, text: str) -> None: ...
     def step(self, text: str, estimate_s: float | None) -> None: ...
     def tick(self, elapsed_s: float) -> None: ...
     def cell_finished(self, result: CellResult | None) -> None: ...
@@ -57,6 +65,10 @@ class RunSummary:
     ok: int = 0
     failed: int = 0
     already_done: int = 0
+    retried: int = 0
+    """Failed cells of the resumed run that ran again (`retry_failed`)."""
+    kept_failed: int = 0
+    """Failed cells of the resumed run left as they are (no `retry_failed`)."""
     failures: list[str] = field(default_factory=list)
 
 
@@ -74,66 +86,92 @@ def git_commit(cwd: Path | None = None) -> str:
 
 
 def run_matrix(plan: Plan, matrix: Matrix, results_root: Path, profiles_dir: Path,
-               resume: str | None = None, observer: RunObserver | None = None) -> RunSummary:
+               resume: str | None = None, observer: RunObserver | None = None,
+               retry_failed: bool = False, lock: bool = True) -> RunSummary:
     """Run every cell of `matrix`. `resume` is a run id or "latest" (of this plan on this
-    machine's hardware profile)."""
+    machine's hardware profile); `retry_failed` runs its failed cells again; `lock: False`
+    runs without the machine-wide lock (the manifest says so)."""
     observer = observer or _Silent()
+    _ignore_file_size_signal()
     profile_id, _, captured = current_profile(profiles_dir)
     commit = git_commit()
-    store = _open_store(plan, results_root, profile_id, commit, resume)
-    summary = RunSummary(store.run_id, store.dir, profile_id, captured)
-    done = store.finished_keys()
-    observer.run_started(store.run_id, len(matrix.cells), len(matrix.skipped))
-    run = _Run(plan, store, profile_id, commit, observer)
+    store = open_store(plan, results_root, profile_id, commit, resume, lock)
+    run_lock = lock_run(store.dir, store.run_id)
+    try:
+        for warning in store.repair() if resume else []:
+            observer.message(f"warning: {warning}")
+        summary = RunSummary(store.run_id, store.dir, profile_id, captured)
+        stored = {r.cell_key: r.status for r in store.results()}
+        observer.run_started(store.run_id, len(matrix.cells), len(matrix.skipped))
+        run = _Run(plan, store, profile_id, commit, observer, lock)
+        todo = _todo(run, matrix, stored, retry_failed, summary)
+        if resume:
+            observer.message(_resume_message(summary, retry_failed))
+        for cell, key, source, model_sha, backend_version in todo:
+            result = run.cell(cell, key, source, model_sha, backend_version)
+            if stored.get(key) == "failed":
+                store.supersede(result)
+            else:
+                store.append(result)
+            observer.cell_finished(result)
+            if result.status == "ok":
+                summary.ok += 1
+            else:
+                summary.failed += 1
+                summary.failures.append(f"{cell.label()}: {result.error}")
+    finally:
+        run_lock.release()
+    return summary
+
+
+def _todo(run: _Run, matrix: Matrix, stored: dict[str, str], retry_failed: bool,
+          summary: RunSummary) -> list[tuple]:
+    """The cells still to run, with their keys; counts the ones the resumed run holds."""
+    todo = []
     for cell in matrix.cells:
         source = run.source(cell.model)
         backend_version = registry("backends").get(cell.backend).version()
         model_sha = source[1] if isinstance(source, tuple) else "unavailable"
-        key = cell.key(model_sha, backend_version, profile_id)
-        if key in done:
+        key = cell.key(model_sha, backend_version, run.profile_id)
+        status = stored.get(key)
+        if status == "failed" and retry_failed:
+            summary.retried += 1
+        elif status is not None:
             summary.already_done += 1
-            observer.cell_finished(None)
+            summary.kept_failed += status == "failed"
+            run.observer.cell_finished(None)
             continue
-        result = run.cell(cell, key, source, model_sha, backend_version)
-        store.append(result)
-        observer.cell_finished(result)
-        if result.status == "ok":
-            summary.ok += 1
-        else:
-            summary.failed += 1
-            summary.failures.append(f"{cell.label()}: {result.error}")
-    return summary
+        todo.append((cell, key, source, model_sha, backend_version))
+    return todo
 
 
-def _open_store(plan: Plan, results_root: Path, profile_id: str, commit: str,
-                resume: str | None) -> RunStore:
-    if resume:
-        if resume == "latest":
-            found = latest(results_root, profile_id, plan.name)
-            directory = found.dir if found else None
-        else:
-            try:
-                directory = resolve_run(resume, results_root, profile_id)
-            except UsageError:
-                directory = None
-        if directory is None:
-            raise UsageError(f"--resume: no run '{resume}' of plan '{plan.name}' on hardware "
-                             f"profile {profile_id} under {results_root}; fix: run without "
-                             "--resume first")
-        return RunStore(directory)
-    run_id = new_run_id(plan.name)
-    return RunStore.create(results_root, {
-        "run_id": run_id, "plan_name": plan.name, "plan_file": plan.file,
-        "profile_id": profile_id, "harness_version": __version__, "git_commit": commit,
-        "started_at": _now(), "regression": plan.regression.model_dump()})
+def _resume_message(summary: RunSummary, retry_failed: bool) -> str:
+    text = f"resuming run {summary.run_id}: {summary.already_done} cells already stored"
+    if retry_failed:
+        return text + f", {summary.retried} failed cells to run again"
+    if summary.kept_failed:
+        return text + (f" ({summary.kept_failed} of them failed; --retry-failed runs them "
+                       "again)")
+    return text
+
+
+def _ignore_file_size_signal() -> None:
+    """Past a file-size limit the kernel sends SIGXFSZ, which kills the run mid-write;
+    ignored, the write fails with EFBIG instead and the store reports it. (Children get
+    the default back: subprocess restores it.)"""
+    try:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    except (ValueError, AttributeError):  # not the main thread, or not a POSIX system
+        pass
 
 
 class _Run:
     """What one run keeps between cells: resolved sources, prepared artifacts, durations."""
 
     def __init__(self, plan: Plan, store: RunStore, profile_id: str, commit: str,
-                 observer: RunObserver) -> None:
+                 observer: RunObserver, lock: bool = True) -> None:
         self.plan, self.store, self.observer = plan, store, observer
+        self.lock = lock
         self.profile_id, self.commit = profile_id, commit
         self.models = {m.name: m for m in plan.models}
         self.sources: dict[str, tuple[Path, str] | str] = {}
@@ -147,6 +185,8 @@ class _Run:
             try:
                 path = self.models[model].resolve()
                 self.sources[model] = (path, sha256_path(path))
+            except UsageError:
+                raise  # a damaged cached model: the user must act, no cell can run
             except HarnessError as exc:
                 self.sources[model] = str(exc)
         return self.sources[model]
@@ -158,18 +198,18 @@ class _Run:
             artifact, extra, error = {}, {}, source
         else:
             needed = [cell.format, *self.plan.suites[cell.suite].extra_formats()]
-            artifact, extra, error = _artifacts(cell.model, needed, source, self.artifacts,
-                                                self.store, self.plan.derive_timeout_s,
-                                                self.observer)
+            artifact, extra, error = _artifacts(cell.model, needed, source, self)
         payload: dict = {}
         duration = 0.0
         if error is None:
             self.observer.step(cell.label(), _estimate(self.durations.get(cell.suite)))
             spec = {"task": "cell", "cell": cell.to_dict(), "artifact": artifact,
                     "extra_artifacts": extra}
-            outcome = run_child(spec, self.plan.timeout_s,
-                                self.store.dir / "logs" / f"{key}.log", tick=self.observer.tick,
-                                python=registry("backends").get(cell.backend).interpreter())
+            with self.turn():
+                outcome = run_child(spec, self.plan.timeout_s,
+                                    self.store.dir / "logs" / f"{key}.log",
+                                    tick=self.observer.tick,
+                                    python=registry("backends").get(cell.backend).interpreter())
             duration = outcome.duration_s
             payload, error = outcome.payload, outcome.error
             if outcome.ok:
@@ -177,50 +217,83 @@ class _Run:
         return _result(self.store.run_id, key, cell, model_sha, backend_version, artifact,
                        payload, error, self.profile_id, self.commit, started, duration)
 
+    def turn(self):
+        """The machine-wide lock around one child's work (a no-op with --no-lock)."""
+        from contextlib import nullcontext
 
-def _artifacts(model: str, formats: list[str], source: tuple[Path, str], cache: dict,
-               store: RunStore, timeout_s: float, observer: RunObserver
+        return MachineLock(self.store.run_id, self.observer.message) if self.lock \
+            else nullcontext()
+
+
+def _artifacts(model: str, formats: list[str], source: tuple[Path, str], run: _Run
                ) -> tuple[dict, dict[str, dict], str | None]:
     """(artifact of formats[0], artifacts of the others by format, first error or None)."""
-    prepared = {fmt: _prepare(model, fmt, source, cache, store, timeout_s, observer)
-                for fmt in dict.fromkeys(formats)}
+    prepared = {fmt: _prepare(model, fmt, source, run) for fmt in dict.fromkeys(formats)}
     error = next((p for p in prepared.values() if isinstance(p, str)), None)
     if error is not None:
         return {}, {}, error
     return prepared[formats[0]], {fmt: prepared[fmt] for fmt in formats[1:]}, None
 
 
-def _prepare(model: str, fmt: str, source: tuple[Path, str], cache: dict, store: RunStore,
-             timeout_s: float, observer: RunObserver) -> dict | str:
-    """The artifact dict of (model, format), derived in a child once per run; or an error."""
+def _prepare(model: str, fmt: str, source: tuple[Path, str], run: _Run) -> dict | str:
+    """The artifact dict of (model, format), derived in a child once per run; or an error.
+    Deriving holds the machine lock too: it would load the CPU under another run's cell."""
     ident = (model, fmt)
-    if ident not in cache:
+    if ident not in run.artifacts:
         path, sha = source
         cached = resolve.artifact_path(path, sha, fmt).exists()
-        observer.step(f"{'inspecting' if cached else 'deriving'} {model} {fmt}", None)
+        run.observer.step(f"{'inspecting' if cached else 'deriving'} {model} {fmt}", None)
         spec = {"task": "derive", "source": str(path), "source_sha256": sha, "format": fmt}
-        log_path = store.dir / "logs" / f"derive-{model}-{fmt}.log"
-        outcome = run_child(spec, timeout_s, log_path, tick=observer.tick)
-        cache[ident] = (outcome.payload["artifact"] if outcome.ok
-                        else f"preparing format {fmt} failed: {outcome.error}")
-    return cache[ident]
+        log_path = run.store.dir / "logs" / f"derive-{model}-{fmt}.log"
+        with run.turn():
+            outcome = run_child(spec, run.plan.derive_timeout_s, log_path,
+                                tick=run.observer.tick)
+        artifact = outcome.payload.get("artifact") if outcome.ok else None
+        run.artifacts[ident] = artifact if isinstance(artifact, dict) else \
+            f"preparing format {fmt} failed: {outcome.error or 'no artifact in its result'}"
+    return run.artifacts[ident]
 
 
 def _result(run_id: str, key: str, cell: Cell, model_sha: str, backend_version: str,
             artifact: dict, payload: dict, error: str | None, profile_id: str, commit: str,
             started: str, duration: float) -> CellResult:
-    metrics = [{**m, **Stats.of(m["samples"], stderr=m.get("stderr")).record()}
-               for m in payload.get("metrics", [])]
-    return CellResult(
-        run_id=run_id, cell_key=key, status="ok" if error is None else "failed", error=error,
-        model=cell.model, model_sha256=model_sha, format=cell.format, artifact=artifact,
-        backend=cell.backend, backend_version=backend_version,
-        backend_config=cell.backend_config, backend_request=cell.backend_request,
-        backend_settings=payload.get("backend_settings", {}), suite=cell.suite,
-        suite_params=cell.suite_params, seed=cell.seed, metrics=metrics,
-        profile_id=profile_id, harness_version=__version__, git_commit=commit,
-        started_at=started, finished_at=_now(), duration_s=round(duration, 3),
-    )
+    """The cell's record, credentials redacted. A child's outcome that does not make a
+    valid record (a broken plugin's metrics) becomes a failed cell saying why."""
+    fields = dict(
+        run_id=run_id, cell_key=key, model=cell.model, model_sha256=model_sha,
+        format=cell.format, artifact=artifact, backend=cell.backend,
+        backend_version=backend_version, backend_config=redact(cell.backend_config),
+        backend_request=redact(cell.backend_request), suite=cell.suite,
+        suite_params=cell.suite_params, seed=cell.seed, profile_id=profile_id,
+        harness_version=__version__, git_commit=commit, started_at=started,
+        duration_s=round(duration, 3))
+    try:
+        metrics = [{**m, **Stats.of(m["samples"], stderr=m.get("stderr")).record()}
+                   for m in payload.get("metrics", [])]
+        result = CellResult(
+            **fields, status="ok" if error is None else "failed",
+            error=_scrub(redact(error)), metrics=_scrub(metrics),
+            backend_settings=_scrub(redact(payload.get("backend_settings", {}))),
+            finished_at=_now())
+        result_line(result)
+        return result
+    except (ValueError, TypeError, KeyError, UnstorableResult) as exc:
+        reason = str(exc).splitlines()[0][:300]
+        why = f"the cell's result could not be stored ({type(exc).__name__}: {reason})"
+        return CellResult(**fields, status="failed", error=_scrub(redact(
+            f"{error}; {why}" if error else why)), finished_at=_now())
+
+
+def _scrub(value):
+    """`value` with every string made encodable (a lone surrogate from a child's bytes
+    would make the line unwritable)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
 
 
 def _estimate(previous: list[float] | None) -> float | None:

@@ -1,14 +1,16 @@
-"""Child-process entry: `python -m harness.runner.worker SPEC.json OUT.json`.
+"""Child-process entry: `python -m harness.runner.worker OUT_FD PARENT_PID`.
 
-Runs one task (derive an artifact, or run one cell) and writes its outcome to
-OUT.json. If this process dies instead (segfault, OOM kill, timeout), the
-parent records the cause from the exit status; nothing here needs to survive.
+Reads one task (derive an artifact, or run one cell) as JSON on stdin and writes its
+outcome as JSON to the inherited file descriptor OUT_FD. If this process dies instead
+(segfault, OOM kill, timeout), the parent records the cause from the exit status;
+nothing here needs to survive, and nothing is left on disk.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 import traceback
@@ -64,22 +66,35 @@ def cell_task(spec: dict) -> dict:
 TASKS = {"derive": derive_task, "cell": cell_task}
 
 
-def _die_with_parent() -> None:
+OUTCOME_FD: int | None = None
+"""Where this worker sends its outcome (the test plugins use it to send a garbled one)."""
+
+
+def _die_with_parent(parent_pid: int) -> None:
     """On Linux, have the kernel kill this process if the runner dies (no orphans
-    left running and disturbing the timings of a resumed run)."""
+    left running and disturbing the timings of a resumed run); a runner that died
+    before this line ran is caught by the parent check."""
     if sys.platform.startswith("linux"):
         import ctypes
         import signal
 
         pr_set_pdeathsig = 1
         ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if parent_pid and os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def main(argv: list[str]) -> int:
-    _die_with_parent()
+    from harness.runner import worker  # this module by its name, also when run as __main__
+
+    out_fd, parent_pid = int(argv[0]), int(argv[1]) if len(argv) > 1 else 0
+    worker.OUTCOME_FD = out_fd
+    _die_with_parent(parent_pid)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    spec_path, out_path = Path(argv[0]), Path(argv[1])
-    spec = json.loads(spec_path.read_text())
+    spec = json.loads(sys.stdin.buffer.read())
+    devnull = os.open(os.devnull, os.O_RDONLY)  # what the task starts reads nothing of ours
+    os.dup2(devnull, 0)
+    os.close(devnull)
     try:
         outcome = {"status": "ok", **TASKS[spec["task"]](spec)}
         code = 0
@@ -87,7 +102,8 @@ def main(argv: list[str]) -> int:
         traceback.print_exc()
         outcome = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
         code = 1
-    out_path.write_text(json.dumps(outcome))
+    with os.fdopen(out_fd, "wb") as out:
+        out.write(json.dumps(outcome).encode("utf-8", "backslashreplace"))
     return code
 
 

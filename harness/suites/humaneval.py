@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -16,15 +16,16 @@ from harness.backends.capabilities import Generating
 from harness.cache import cache_dir
 from harness.data import humaneval
 from harness.evaluation.lm_eval_runner import evaluate, write_jsonl
-from harness.evaluation.sandbox import Limits, run_untrusted
+from harness.evaluation.sandbox import NO_BWRAP, Limits, run_untrusted
+from harness.evaluation.sandbox_layers import bwrap_path
 from harness.stats import pass_at_k, standard_error
 from harness.suites.base import Chart, Metric, MetricSpec, Suite, SuiteParams
 from harness.suites.context import CellContext
 
 STOP = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]  # lm-eval's humaneval stop sequences
 OPT_IN = ("HumanEval runs code the model wrote and is OFF; fix: set "
-          "allow_code_execution: true in this suite to opt in (code then runs sandboxed: "
-          "own process, timeout, CPU/memory/process limits, no network, throw-away folder)")
+          "allow_code_execution: true in this suite to opt in (code then runs sandboxed in "
+          "bubblewrap: no network, no files but Python's, uid 65534, timeout and limits)")
 
 
 class HumanEvalParams(SuiteParams):
@@ -37,11 +38,18 @@ class HumanEvalParams(SuiteParams):
     timeout_s: float = Field(default=10.0, gt=0, description="per program, wall clock")
     memory_mb: int = Field(default=1024, ge=64)
     max_length: int = Field(default=1024, ge=64)
+    sandbox: Literal["strict", "weak"] = Field(
+        default="strict", description="weak: run without bubblewrap where it is missing")
 
     @model_validator(mode="after")
     def _check(self):
         if not self.allow_code_execution:
             raise ValueError(OPT_IN)
+        if self.sandbox == "strict" and bwrap_path() is None:
+            raise ValueError(NO_BWRAP)
+        if min(self.k) < 1:
+            raise ValueError(f"pass@{min(self.k)} is not defined; fix: use k values of at "
+                             "least 1")
         if max(self.k) > self.n_samples:
             raise ValueError(f"pass@{max(self.k)} needs at least {max(self.k)} samples per "
                              f"problem; fix: set n_samples >= {max(self.k)}")
@@ -77,8 +85,8 @@ class HumanEvalSuite(Suite):
 
         def score(doc: dict, results: list) -> dict:
             completions = results[0] if results and isinstance(results[0], list) else results
-            runs = [run_untrusted(humaneval.program(by_id[doc["task_id"]], c), limits)
-                    for c in completions]
+            runs = [run_untrusted(humaneval.program(by_id[doc["task_id"]], c), limits,
+                                  weak=params.sandbox == "weak") for c in completions]
             outcomes[doc["task_id"]] = runs
             return {f"pass@{k}": pass_at_k(len(runs), sum(r.passed for r in runs), k)
                     for k in params.k}

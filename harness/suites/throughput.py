@@ -10,7 +10,7 @@ part timed through `generate`: TTFT, inter-token latency and the decode rate it 
 from __future__ import annotations
 
 import time
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import Field
 
@@ -24,7 +24,8 @@ DECODE = Family("decode tokens/s", order=0)
 
 
 class ThroughputParams(SuiteParams):
-    prompt_lengths: list[int] = Field(default=[512], min_length=1)
+    prompt_lengths: list[Annotated[int, Field(ge=1)]] = Field(
+        default=[512], min_length=1)
     gen_tokens: int = Field(default=128, ge=1)
     repetitions: int = Field(default=5, ge=1, le=1000)
     warmup: int = Field(default=1, ge=0)

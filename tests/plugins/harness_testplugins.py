@@ -19,8 +19,12 @@ from harness.suites.base import Chart, Metric, MetricSpec, Suite, SuiteParams
 
 
 class FaultyConfig(BackendConfig):
-    mode: Literal["ok", "crash", "hang", "raise", "killed"] = "ok"
-    """killed: SIGKILL to itself, which is what the kernel's OOM killer does."""
+    mode: Literal["ok", "crash", "hang", "raise", "killed", "nan", "garbled"] = "ok"
+    """killed: SIGKILL to itself, which is what the kernel's OOM killer does. nan: the tick
+    suite reports NaN and infinite samples. garbled: the worker sends half a result, then
+    is killed (a child killed while it writes its outcome)."""
+    sleep_s: float = 0.0
+    """Seconds `load` sleeps first: a slow cell, for tests that kill the runner mid-cell."""
 
 
 class _ByteModel(Backend):
@@ -34,7 +38,13 @@ class _ByteModel(Backend):
         return "0.1"
 
     def load(self, artifact) -> None:
+        time.sleep(self.config.sleep_s)
         mode = self.config.mode
+        if mode == "garbled":
+            from harness.runner import worker
+
+            os.write(worker.OUTCOME_FD, b'{"status": "ok", "metrics": [{"name": "ti')
+            os.kill(os.getpid(), signal.SIGKILL)
         if mode == "crash":
             os.kill(os.getpid(), signal.SIGSEGV)
         if mode == "hang":
@@ -69,6 +79,9 @@ class TickSuite(Suite):
     def run(self, backend, params: SuiteParams, ctx) -> list[Metric]:
         start = time.perf_counter()
         backend.decode_step(0)
+        if getattr(backend.config, "mode", None) == "nan":
+            return [Metric("tick_s", "s", [float("nan"), float("inf"), -float("inf"), 1.5],
+                           False)]
         return [Metric("tick_s", "s", [time.perf_counter() - start], False)]
 
 
@@ -111,3 +124,19 @@ class WidgetSuite(Suite):
             rates.append(200 / (time.perf_counter() - start))
         return [self.metric("widget_score", [0.75], stderr=0.01),
                 self.metric("widget_tokenize_per_s", rates)]
+
+
+class SandboxSleepSuite(Suite):
+    """Runs one sleeping program in the HumanEval sandbox, for the test that kills the
+    runner while a sandboxed program lives (nothing may survive it)."""
+
+    description: ClassVar[str] = "test-only: a sandboxed program that sleeps"
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("sandbox_passed", "programs", True, "count"),)
+
+    def run(self, backend, params: SuiteParams, ctx) -> list[Metric]:
+        from harness.evaluation.sandbox import Limits, run_untrusted
+
+        outcome = run_untrusted("import time\ntime.sleep(600)\n",
+                                Limits(timeout_s=600, cpu_s=600))
+        return [self.metric("sandbox_passed", [float(outcome.passed)])]
