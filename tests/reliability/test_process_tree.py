@@ -24,13 +24,21 @@ def _descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
+def _cmdline(proc: psutil.Process) -> str:
+    """"" for a process that is gone or a zombie by now (the tree changes while we look)."""
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def _alive(procs: list[psutil.Process]) -> list[str]:
     alive = []
     for proc in procs:
         try:
             if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
                 alive.append(f"{proc.pid} {' '.join(proc.cmdline())[:120]}")
-        except psutil.NoSuchProcess:
+        except psutil.Error:
             pass
     return alive
 
@@ -48,11 +56,11 @@ def _kill_runner_during(suite: Path, tmp_path: Path, marker: str) -> None:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and runner.poll() is None:
         tree = _descendants(runner.pid)
-        if any(marker in " ".join(p.cmdline()) for p in tree if p.is_running()):
+        if any(marker in _cmdline(p) for p in tree):
             break
         time.sleep(0.2)
     assert runner.poll() is None, "the run ended before the server started"
-    assert any(marker in " ".join(p.cmdline()) for p in tree), "no server seen"
+    assert any(marker in _cmdline(p) for p in tree), "no server seen"
     time.sleep(1)
     tree = _descendants(runner.pid)  # the snapshot: everything the runner started
     runner.send_signal(signal.SIGKILL)
