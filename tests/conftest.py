@@ -26,6 +26,23 @@ def run_dirs(results: Path) -> list[Path]:
     return sorted((p.parent for p in results.glob("*/*/run.json")), key=lambda p: p.name)
 
 
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+needs_browser = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("HARNESS_REQUIRE_BROWSER"),
+    reason="Debian's chromium is not installed (apt-get install chromium)")
+"""Skips only where chromium is missing and HARNESS_REQUIRE_BROWSER is unset (CI sets it)."""
+
+
+def launch_chromium(playwright):
+    """Debian's chromium through Playwright, headless, with no background networking (this
+    machine's closed network refuses it)."""
+    assert CHROMIUM, "HARNESS_REQUIRE_BROWSER is set but chromium is not on PATH"
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"])
+
+
 def plugin_env() -> dict:
     """PYTHONPATH that makes the test-only plugin distribution (entry points) visible."""
     path = os.pathsep.join(filter(None, [str(PLUGIN_DIR), os.environ.get("PYTHONPATH")]))

@@ -16,16 +16,8 @@ import pytest
 
 from tests.conftest import harness_cmd, plugin_env
 from tests.reliability.conftest import assert_one_line_error
+from tests.test_config import GOOD
 
-GOOD = """\
-name: t
-models: [smollm2-135m]
-formats: [source]
-backends:
-  llama_cpp: {threads: 2, n_ctx: 256}
-suites:
-  throughput: {prompt_lengths: [16], gen_tokens: 8}
-"""
 THROUGHPUT = "throughput: {prompt_lengths: [16], gen_tokens: 8}"
 
 

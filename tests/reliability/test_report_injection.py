@@ -11,17 +11,14 @@ installed before the page loads), and the markers the payloads set when they run
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from harness.schema import CellResult, MetricRecord
 from harness.stats import summarize
-from tests.conftest import harness_cmd
+from tests.conftest import harness_cmd, launch_chromium, needs_browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 MARK = "document.documentElement.setAttribute('data-pwned','{}')"
 NO_SLASH = (f"<img src=x onerror=alert(1)><img src=x onerror=\"{MARK.format('img')}\">"
             "\"><svg onload=alert(1)><a href=\"javascript:alert(1)\">x")
@@ -198,18 +195,14 @@ async () => {
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("HARNESS_REQUIRE_BROWSER"),
-                    reason="Debian's chromium is not installed (apt-get install chromium)")
+@needs_browser
 @pytest.mark.parametrize("name", PAGES)
 def test_nothing_runs_in_chromium_and_the_text_shows(pages: dict[str, Path], name: str) -> None:
     from playwright.sync_api import sync_playwright
 
-    assert CHROMIUM, "HARNESS_REQUIRE_BROWSER is set but chromium is not on PATH"
     dialogs: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = launch_chromium(pw)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.add_init_script(_observer())

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import harness_cmd
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from tests.conftest import harness_cmd, launch_chromium, needs_browser
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +38,13 @@ def test_report_of_nothing_is_a_usage_error(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.browser
-@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("HARNESS_REQUIRE_BROWSER"),
-                    reason="Debian's chromium is not installed (apt-get install chromium)")
+@needs_browser
 def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    assert CHROMIUM, "HARNESS_REQUIRE_BROWSER is set but chromium is not on PATH"
     errors: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = launch_chromium(pw)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
