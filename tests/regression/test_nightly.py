@@ -25,7 +25,7 @@ name: nightly-check
 models: [smollm2-135m]
 formats: [source]
 backends:
-  llama_cpp: {threads: 2, n_ctx: 256}
+  llama_cpp: {threads: 1, n_ctx: 256}
 suites:
   throughput: {prompt_lengths: [32], gen_tokens: 32, repetitions: 8}
 regression:
@@ -34,13 +34,18 @@ regression:
 # Above this VM's run-to-run drift: two identical runs here differed by 11 % in prefill
 # tokens/s once and by 30 % (interval -34..-25 %) on 2026-11-23, with tight intervals (the
 # machine, not the samples, moved); the slowdown below (four busy processes per CPU beside
-# two engine threads) takes most of the CPU from the engine. The identical re-run runs
+# one engine thread) takes most of the CPU from the engine. One thread, because with two
+# llama.cpp's spinning barrier waits a whole time slice for the descheduled thread at
+# every op: the slowed run then took over 900 s once (2026-11-23). The identical re-run runs
 # right after the baseline, before any busy process has run.
 GOLDEN = Path(__file__).parent / "golden" / "pytest_benchmark_keys.json"
 
 
 def _harness(args: list[str], cwd: Path, busy: bool = False) -> subprocess.CompletedProcess:
-    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    # each busy process in its own session: with the kernel's autogroup scheduling a
+    # session shares the CPU as one, and the engine's worker has a session of its own
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                             start_new_session=True)
             for _ in range(4 * (os.cpu_count() or 1))] if busy else []
     try:
         return subprocess.run(["harness", *args], cwd=cwd, capture_output=True, text=True,
