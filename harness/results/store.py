@@ -45,11 +45,10 @@ class UnstorableResult(ValueError):
     """A record that would not read back as written (the runner stores a failed cell)."""
 
 
-def new_run_id(plan_name: str, attempt: int = 0) -> str:
-    """`<UTC stamp>-<plan>`; a later `attempt` (a run of the same plan that started in
-    the same second) gets `-<attempt + 1>` after it."""
+def new_run_id(plan_name: str) -> str:
+    """`<UTC stamp>-<plan>` (`RunStore.create` numbers a second start in the same second)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}-{plan_name}" + (f"-{attempt + 1}" if attempt else "")
+    return f"{stamp}-{plan_name}"
 
 
 def run_dir(root: Path, profile_id: str, run_id: str) -> Path:

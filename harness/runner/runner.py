@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import subprocess
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -219,8 +220,6 @@ class _Run:
 
     def turn(self):
         """The machine-wide lock around one child's work (a no-op with --no-lock)."""
-        from contextlib import nullcontext
-
         return MachineLock(self.store.run_id, self.observer.message) if self.lock \
             else nullcontext()
 
