@@ -70,6 +70,18 @@ class ModelEntry(BaseModel):
         return self
 
 
+class HealthLimits(BaseModel):
+    """When a timed cell counts as `contended` (harness.hardware.health): shares of the
+    whole machine's CPU time during its timed part."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_other_cpu: float = Field(default=0.10, ge=0, le=1, description="CPU used by other "
+                                 "processes, as a fraction of all cores' time")
+    max_steal: float = Field(default=0.05, ge=0, le=1, description="time the hypervisor gave "
+                             "this VM's CPUs to others, as a fraction of all cores' time")
+
+
 class PlanFile(BaseModel):
     """The raw shape of a suite file."""
 
@@ -87,6 +99,9 @@ class PlanFile(BaseModel):
         default=4 * 3600, gt=0, le=7 * 86400, description="per format derivation "
         "(dequantizing a large model or an Olive pass takes far longer than a cell), in seconds")
     regression: RegressionConfig = RegressionConfig()
+    processes: int = Field(default=1, ge=1, le=100, description="worker processes per timed "
+                           "cell, interleaved round-robin across the run's cells")
+    health: HealthLimits = HealthLimits()
 
 
 @dataclass
@@ -106,6 +121,9 @@ class Plan:
     backend_requests: dict[str, dict] = field(default_factory=dict)
     """Backend name -> its settings as the file asks for them (threads: auto)."""
     derive_timeout_s: float = 4 * 3600
+    processes: int = 1
+    """Worker processes per timed cell (harness.runner interleaves them round-robin)."""
+    health: HealthLimits = field(default_factory=HealthLimits)
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -128,7 +146,7 @@ def load_plan(path: str | Path) -> Plan:
     _check_context(backends, suites, file)
     return Plan(spec.name, file, spec.description, models, spec.formats, backends, suites,
                 spec.seed, spec.timeout_s, spec.regression, unavailable, requests,
-                spec.derive_timeout_s)
+                spec.derive_timeout_s, spec.processes, spec.health)
 
 
 def _read_yaml(path: Path, file: str) -> dict:

@@ -1,7 +1,9 @@
 """The one result schema. A stored line is a `CellResult`; see results/README.md.
 
-Version 2 stores each metric's `kind` (from its suite's spec) and its quartiles. Version-1
-lines keep loading: a metric's kind comes from its suite's spec when that suite is
+Version 2 stores each metric's `kind` (from its suite's spec) and its quartiles; version 3
+adds the machine's health while the cell ran (`health`) and, for a cell measured in several
+worker processes, each sample's process index (`MetricRecord.process`). Older lines keep
+loading (their new fields are None). Version-1 lines: a metric's kind comes from its suite's spec when that suite is
 installed, else from its unit (`harness.suites.metrics.kind_from_unit`), and the new
 statistics are computed from the stored samples.
 """
@@ -14,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from harness.suites.metrics import Kind, declared_spec, kind_from_unit
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class MetricRecord(BaseModel):
@@ -43,6 +45,9 @@ class MetricRecord(BaseModel):
     """Quartiles as pytest-benchmark computes them (harness.stats.Stats)."""
     q3: float | None
     iqr: float | None
+    process: list[int] | None = None
+    """With `processes: N` > 1: the worker process (0..N-1) each sample came from, in the
+    order of `samples`; None when one process measured them all."""
 
     @model_validator(mode="before")
     @classmethod
@@ -96,6 +101,10 @@ class CellResult(BaseModel):
     started_at: str
     finished_at: str
     duration_s: float
+    health: dict[str, Any] | None = None
+    """What else the machine did while the cell's timed part ran (harness.hardware.health):
+    other processes' CPU, steal, load, clocks; `contended: true` when it shared the CPU
+    beyond the plan's `health` limits. None in records written before schema version 3."""
 
     @model_validator(mode="before")
     @classmethod

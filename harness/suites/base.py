@@ -85,6 +85,12 @@ class Suite(ABC):
         """Measure and return metrics; raise to fail the cell."""
 
     @classmethod
+    def timed(cls) -> bool:
+        """Whether the suite measures speed or latency: its cells are the ones machine
+        health can spoil and `processes: N` repeats."""
+        return any(spec.kind in ("speed", "latency") for spec in cls.metrics)
+
+    @classmethod
     def spec(cls, name: str) -> MetricSpec:
         """The declared spec of metric `name`; HarnessError if the suite declares none."""
         spec = find_spec(cls.metrics, name)
