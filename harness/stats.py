@@ -59,10 +59,19 @@ class Stats:
 
     @classmethod
     def of(cls, samples: Iterable[float | None], confidence: float = 0.95,
-           stderr: float | None = None) -> Stats:
+           stderr: float | None = None, process: Sequence[int] | None = None) -> Stats:
         """Statistics of the finite `samples`. A single-valued estimate whose suite knows
-        its standard error (`stderr`) gets a normal interval from it."""
-        data = tuple(float(s) for s in samples if s is not None and math.isfinite(s))
+        its standard error (`stderr`) gets a normal interval from it. With `process` (each
+        sample's worker process) naming two or more processes, the interval is that of the
+        mean of the per-process means: the spread between processes, which samples taken
+        inside one process cannot show (a process's own clocks, memory layout, machine)."""
+        values = list(samples)
+        indices = [None] * len(values) if process is None else list(process)
+        if len(indices) != len(values):
+            raise ValueError(f"{len(values)} samples but {len(indices)} process indices")
+        kept = [(float(s), p) for s, p in zip(values, indices)
+                if s is not None and math.isfinite(s)]
+        data = tuple(s for s, _ in kept)
         n = len(data)
         if n == 0:
             return cls(data, 0, **{f.name: None for f in fields(cls)[2:-1]})
@@ -72,8 +81,14 @@ class Stats:
         q1, q3 = _quartiles(ordered)
         iqr = q3 - q1
         sem = stddev / math.sqrt(n) if n > 1 else None
-        half = None
-        if n > 1:
+        center, half = mean, None
+        groups = per_process(data, [p for _, p in kept]) if process is not None else []
+        if len(groups) > 1:
+            means = [statistics.mean(g) for g in groups]
+            center = statistics.mean(means)
+            half = student_t(confidence, len(means) - 1) * statistics.stdev(means) \
+                / math.sqrt(len(means))
+        elif n > 1:
             half = student_t(confidence, n - 1) * sem
         elif stderr is not None:
             half = normal_quantile(confidence) * stderr
@@ -87,8 +102,8 @@ class Stats:
             hd15iqr=data[0] if n == 1 else _high_fence(ordered, q3 + 1.5 * iqr),
             iqr_outliers=iqr_out, stddev_outliers=std_out, outliers=f"{std_out};{iqr_out}",
             total=total, ops=n / total if total else 0, sem=sem,
-            ci_low=None if half is None else mean - half,
-            ci_high=None if half is None else mean + half)
+            ci_low=None if half is None else center - half,
+            ci_high=None if half is None else center + half)
 
     def record(self) -> dict[str, float | int | None]:
         """The fields a stored metric record carries (see RECORD_FIELDS)."""
@@ -102,9 +117,22 @@ class Stats:
 
 
 def summarize(samples: Sequence[float], confidence: float = 0.95,
-              stderr: float | None = None) -> dict[str, float | int | None]:
+              stderr: float | None = None, process: Sequence[int] | None = None
+              ) -> dict[str, float | int | None]:
     """`Stats.of(samples).record()`: what the runner stores beside the samples."""
-    return Stats.of(samples, confidence, stderr).record()
+    return Stats.of(samples, confidence, stderr, process).record()
+
+
+def per_process(samples: Sequence[float | None], process: Sequence[int]
+                ) -> list[list[float]]:
+    """The finite samples grouped by their process index, processes in index order."""
+    if len(samples) != len(process):
+        raise ValueError(f"{len(samples)} samples but {len(process)} process indices")
+    groups: dict[int, list[float]] = {}
+    for value, index in zip(samples, process):
+        if value is not None and math.isfinite(value):
+            groups.setdefault(int(index), []).append(float(value))
+    return [groups[i] for i in sorted(groups)]
 
 
 def _quartiles(ordered: list[float]) -> tuple[float, float]:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
 
 
 def physical_cores() -> int:
@@ -36,11 +36,46 @@ class BackendConfig(BaseModel):
     n_batch: int = Field(default=512, ge=1, le=1 << 20,
                          description="tokens per prompt-processing batch")
     seed: int = Field(default=0, ge=0, le=2**32 - 1, description="engines take 32-bit seeds")
+    python: str | None = Field(
+        default=None, description="interpreter, or executable wrapper script, that runs the "
+        "cell's worker as `<python> -m harness.runner.worker ...` (a wrapper passes its "
+        "arguments on to a real Python: exec /path/to/python \"$@\"); unset: the backend's own")
 
     @field_validator("threads", mode="before")
     @classmethod
     def _auto_threads(cls, value):
         return physical_cores() if value == "auto" else value
+
+    @field_validator("python")
+    @classmethod
+    def _executable(cls, value: str | None) -> str | None:
+        """The absolute path of an executable file (a bare name is looked up on PATH), so a
+        resumed run or a worker started elsewhere runs the same program."""
+        if value is None:
+            return None
+        import shutil
+
+        path = Path(value).expanduser()
+        if path.is_file():
+            found = str(path) if os.access(path, os.X_OK) else None
+        else:  # a bare name such as python3.12: on PATH, as a shell would find it
+            found = shutil.which(value) if os.sep not in value else None
+        if found is None:
+            problem = ("is not executable" if path.is_file() else
+                       "is a folder" if path.is_dir() else "does not exist")
+            raise ValueError(f"{value!r} {problem}; fix: give the path of a Python interpreter "
+                             "or of an executable wrapper script (chmod +x) that ends in "
+                             "exec /path/to/python \"$@\"")
+        return str(Path(found).absolute())
+
+    @model_serializer(mode="wrap")
+    def _without_unset_python(self, handler):
+        # unset, `python` stays out of the dumped settings: a cell's key and match key (and
+        # so every stored run's resume and comparison) stay what they were before it existed
+        data = handler(self)
+        if isinstance(data, dict) and data.get("python", "") is None:
+            del data["python"]
+        return data
 
 
 class Backend(ABC):

@@ -14,8 +14,11 @@ import sys
 import typer
 
 from harness.cli import (
+    ab_cmd,
     baseline_cmd,
+    calibrate_cmd,
     compare_cmd,
+    doctor_cmd,
     export_cmd,
     list_cmd,
     nightly_cmd,
@@ -33,8 +36,11 @@ app.command("profile")(profile_cmd.profile)
 app.command("report")(report_cmd.report)
 app.command("list")(list_cmd.list_)
 app.command("compare")(compare_cmd.compare)
+app.command("calibrate")(calibrate_cmd.calibrate)
+app.command("ab")(ab_cmd.ab)
 app.command("nightly")(nightly_cmd.nightly)
 app.command("trend")(trend_cmd.trend)
+app.command("doctor")(doctor_cmd.doctor)
 app.add_typer(baseline_cmd.baseline_app, name="baseline")
 app.add_typer(export_cmd.export_app, name="export")
 

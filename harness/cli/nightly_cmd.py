@@ -1,4 +1,4 @@
-"""`harness nightly SUITE.yaml`: run, report, judge against this machine's baseline."""
+"""`harness nightly SUITE.yaml`: run, report, judge against this machine's recent history."""
 
 from __future__ import annotations
 
@@ -16,10 +16,16 @@ def nightly(
     report_dir: Path = REPORTS,
     reporter: str = typer.Option("html", "--reporter", help="run reporter "
                                  "(harness list reporters)"),
+    history: int = typer.Option(20, "--history", min=0,
+                                help="earlier runs of the plan to judge speed against"),
 ) -> None:
-    """Run a suite, compare with this machine's baseline, exit 1 on a regression.
+    """Run a suite and judge it; exit 1 on a regression.
 
-    With no baseline for this machine's hardware profile yet, the run becomes it.
+    Speed and latency are judged against the level of the recent clean runs of the same
+    plan on this machine (steps detected; contended or failed nights left out), other
+    metrics and failures against the pinned baseline. With no baseline for this machine's
+    hardware profile yet, the run becomes it. A contended cell's speed verdicts are
+    inconclusive: a busy night fails only on other metrics or newly failed cells.
     """
     from harness.cli.compare_cmd import print_comparison, write_comparison
     from harness.cli.run_cmd import execute, write_report
@@ -31,14 +37,59 @@ def nightly(
     summary = execute(plan, expand(plan), results_dir, profiles_dir)
     write_report(plan, summary, profiles_dir, report_dir, reporter)
     verdict = judge(summary.dir, summary.profile_id, summary.failed, results_dir,
-                    plan.regression)
+                    plan.regression, profiles_dir=profiles_dir, history=history)
+    _print_contended(verdict)
     if verdict.comparison is None:
-        console.print(f"no baseline for hardware profile {summary.profile_id}: run "
-                      f"{summary.run_id} is now the baseline", markup=False)
+        if verdict.contended:
+            console.print(f"no baseline for hardware profile {summary.profile_id}, and run "
+                          f"{summary.run_id} was contended: not pinned; fix: run nightly "
+                          "again on a quiet machine (harness doctor)", markup=False)
+        else:
+            console.print(f"no baseline for hardware profile {summary.profile_id}: run "
+                          f"{summary.run_id} is now the baseline", markup=False)
         return
     print_comparison(verdict.comparison)
+    print_history(verdict)
     write_comparison(verdict.comparison,
                      report_dir / f"{summary.run_id}-vs-{verdict.baseline_run}.html", None,
                      profiles_dir=profiles_dir)
     if verdict.regressed:
         raise typer.Exit(1)
+
+
+def _print_contended(verdict) -> None:
+    if not verdict.contended:
+        return
+    console.print(f"contended night: {len(verdict.contended_cells)} cells shared the machine; "
+                  "their speed and latency verdicts are inconclusive and they do not enter "
+                  "the history", highlight=False, markup=False, soft_wrap=True)
+    for line in verdict.contended_cells:
+        console.print(f"  contended: {line}", highlight=False, markup=False, soft_wrap=True)
+
+
+def print_history(verdict) -> None:
+    """The rows judged against history: the level, its spread and the steps found."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    runs = len(verdict.history_runs)
+    console.print(f"judged by {verdict.method}: {runs} earlier runs of this plan, speed and "
+                  f"latency against their level, the rest against baseline "
+                  f"{verdict.baseline_run}", highlight=False, markup=False)
+    if not verdict.history_rows:
+        return
+    table = Table(title=escape(f"{verdict.run_id} vs its history"))
+    for col in ("verdict", "cell", "metric", "history", "level", "sd", "night", "change",
+                "limit", "steps"):
+        table.add_column(col)
+    style = {"regressed": "bold red", "improved": "green", "inconclusive": "yellow",
+             "unchanged": "dim"}
+    for row in verdict.history_rows:
+        pct = (lambda x: f"{x * 100:+.1f}%") if row.relative else (lambda x: f"{x:+.4g}")
+        steps = ", ".join(f"{row.runs[s.index][:15]} {s.change * 100:+.0f}%"
+                          for s in row.steps) or "-"
+        table.add_row(f"[{style[row.verdict]}]{row.verdict}[/]", escape(row.cell),
+                      escape(row.metric), f"{row.segment} of {len(row.values)}",
+                      f"{row.level:.4g}", f"{row.sd:.3g}", f"{row.night:.4g}",
+                      pct(row.change), f"±{pct(row.half)[1:]}", escape(steps))
+    console.print(table)

@@ -23,6 +23,12 @@ def run(
     no_lock: bool = typer.Option(False, "--no-lock",
                                  help="do not wait for other runs' cells on this machine "
                                       "(timings may disturb each other; the run records it)"),
+    wait_quiet: float = typer.Option(0.0, "--wait-quiet", min=0, metavar="SECONDS",
+                                     help="before timed cells, wait up to this long for a "
+                                          "quiet machine (see harness doctor)"),
+    require_quiet: bool = typer.Option(False, "--require-quiet",
+                                       help="refuse to run timed cells on a busy machine "
+                                            "instead of marking them contended"),
     results_dir: Path = RESULTS,
     profiles_dir: Path = PROFILES,
     report: bool = typer.Option(True, "--report/--no-report", help="write a report"),
@@ -46,28 +52,70 @@ def run(
     if dry_run:
         _print_matrix(matrix)
         return
+    checked = preflight_for(plan, matrix, wait_quiet, require_quiet)
     summary = execute(plan, matrix, results_dir, profiles_dir,
                       resume=(run_id or "latest") if resume else None,
-                      retry_failed=retry_failed, lock=not no_lock)
+                      retry_failed=retry_failed, lock=not no_lock, preflight=checked)
     if report:
         write_report(plan, summary, profiles_dir, report_dir, reporter)
     if summary.failed:
         raise typer.Exit(1)
 
 
+def preflight_for(plan, matrix, wait_s: float = 0.0, require: bool = False) -> dict | None:
+    """The quiet-machine preflight before timed cells (None when no cell is timed): waits
+    up to `wait_s` for a quiet machine, refuses a busy one when `require`, else warns."""
+    from harness.errors import UsageError
+    from harness.hardware.quiet import busy_line, preflight, wait_quiet
+    from harness.registry import registry
+
+    suites = registry("suites")
+    if not any(suites.get(cell.suite).timed() for cell in matrix.cells):
+        return None
+    limits = plan.health.model_dump()
+    if wait_s > 0:
+        def told(pf: dict) -> None:
+            console.print(f"waiting up to {wait_s:g} s for a quiet machine: {busy_line(pf)}",
+                          highlight=False, markup=False, soft_wrap=True)
+
+        checked = wait_quiet(wait_s, limits, on_wait=told)
+    else:
+        checked = preflight(limits=limits)
+    if checked["quiet"]:
+        return checked
+    if require:
+        waited = f" after waiting {wait_s:g} s" if wait_s > 0 else ""
+        raise UsageError(f"machine busy{waited}: {busy_line(checked)}; fix: stop them (see harness "
+                         "doctor) or run without --require-quiet, and cells will be marked "
+                         "contended")
+    console.print(f"warning: machine busy: {busy_line(checked)}; timed cells measured now "
+                  "are marked contended (harness doctor says what to change; harness run "
+                  "--wait-quiet SECONDS waits)", highlight=False, markup=False, soft_wrap=True)
+    return checked
+
+
 def execute(plan, matrix, results_dir: Path, profiles_dir: Path, resume: str | None = None,
-            retry_failed: bool = False, lock: bool = True):
-    """Run the matrix with a progress display; print the outcome; return the RunSummary."""
+            retry_failed: bool = False, lock: bool = True, preflight: dict | None = None):
+    """Run the matrix with a progress display; print the outcome; return the RunSummary.
+    Without `preflight`, the machine is checked here (warn and mark, as `harness run`
+    does without flags), so every caller's timed cells get one."""
+    import inspect
+
     from rich.text import Text
 
     from harness.cli.progress import RunProgress
     from harness.runner.runner import run_matrix
 
+    if preflight is None:
+        preflight = preflight_for(plan, matrix)
     observer = RunProgress()
+    extra = {"preflight": preflight} \
+        if "preflight" in inspect.signature(run_matrix).parameters else {}
     try:
         with observer.progress:
             summary = run_matrix(plan, matrix, results_dir, profiles_dir, resume=resume,
-                                 observer=observer, retry_failed=retry_failed, lock=lock)
+                                 observer=observer, retry_failed=retry_failed, lock=lock,
+                                 **extra)
     except KeyboardInterrupt:
         console.print(f"interrupted: finished cells are stored under {results_dir}/ (run "
                       f"{observer.run_id}); continue with: harness run {plan.file} --resume",

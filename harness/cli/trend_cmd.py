@@ -25,5 +25,5 @@ def trend(
 
     page = get_reporter(reporter, TrendReporter, profiles_dir)
     profile = profile or manifest(resolve_run("latest", results_dir))["profile_id"]
-    path = page.render(build_trend(results_dir, profile), out, f"Trend: {profile}")
+    path = page.render(build_trend(results_dir, profile, profiles_dir), out, f"Trend: {profile}")
     console.print(f"trend -> {path}", markup=False)

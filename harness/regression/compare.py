@@ -17,16 +17,31 @@ for a given engine and input, so their verdict comes from the change itself agai
 tolerance; the interval shown for them is from the stored standard errors, for context.
 A one-sample speed metric cannot be tested: beyond its threshold it is inconclusive, never
 regressed. Counts are descriptive and get no row. The statistics are harness.stats'.
+
+When both sides measured a metric in two or more worker processes (`processes: N`, each
+sample's `process` stored), the unit of evidence is the process, not the sample: samples
+of one process share its drift, so pooling them understates how far two runs differ. The
+verdict then comes from the per-process values of the threshold's statistic: a Welch t
+interval and test of the difference of their mean logarithms (of their means, for an
+absolute threshold), turned back into a relative change.
+
+A cell whose timed part was contended (CellResult.health) on either side is no evidence of
+a speed change: its speed and latency rows are inconclusive, with a warning; its quality,
+memory and size rows are judged as usual. `auto` thresholds resolve from the noise floor
+stored for the candidate's profile (harness.regression.noise), which also gives each
+sampled row its minimum detectable effect (`mde`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import numpy as np
 
 from harness.errors import UsageError
+from harness.regression.noise import SAMPLED_KINDS, NoiseFloor, minimum_detectable_effect
 from harness.results.identity import label, match_key
 from harness.results.identity import metric_label as _metric_label
 from harness.schema import CellResult, MetricRecord
@@ -35,6 +50,7 @@ from harness.stats import (
     change,
     mann_whitney_p,
     stderr_change_interval,
+    student_t,
 )
 from harness.suites.metrics import declared_spec
 from harness.thresholds import Judgement, RegressionConfig, Threshold
@@ -62,6 +78,9 @@ class MetricComparison:
     verdict: Verdict
     n_base: int = 0
     n_cand: int = 0
+    mde: float | None = None
+    """Minimum detectable effect (a fraction) of one run against one run at the chosen
+    false-alarm rate and 90 % power, from the stored noise floor; None without one."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,6 +98,8 @@ class Comparison:
     newly_failed: list[str] = field(default_factory=list)
     """Cells that succeeded in the baseline and failed in the candidate: regressions."""
     warnings: list[str] = field(default_factory=list)
+    thresholds: list[str] = field(default_factory=list)
+    """How `auto` thresholds were resolved, one line each (empty: none was auto)."""
 
     @property
     def regressed(self) -> bool:
@@ -102,8 +123,11 @@ def metric_label(metric: MetricRecord) -> str:
 
 
 def compare_runs(baseline: list[CellResult], candidate: list[CellResult],
-                 config: RegressionConfig | None = None) -> Comparison:
-    """Every matched cell's metrics compared; unmatched cells listed, never dropped."""
+                 config: RegressionConfig | None = None,
+                 noise: NoiseFloor | None = None) -> Comparison:
+    """Every matched cell's metrics compared; unmatched cells listed, never dropped.
+    `noise`: the stored noise floor `auto` thresholds and the MDE column come from (None:
+    none; `auto` then falls back to the declared thresholds, with a warning)."""
     config = config or RegressionConfig()
     if not baseline or not candidate:
         empty = "baseline" if not baseline else "candidate"
@@ -115,6 +139,7 @@ def compare_runs(baseline: list[CellResult], candidate: list[CellResult],
     cand_cells = _latest_by_key(candidate, as_requested)
     result = Comparison(baseline[0].run_id, candidate[0].run_id, baseline[0].profile_id,
                         candidate[0].profile_id)
+    noise = noise or NoiseFloor(result.candidate_profile)
     if result.baseline_profile != result.candidate_profile:
         result.warnings.append(
             f"DIFFERENT HARDWARE: baseline ran on {result.baseline_profile}, candidate on "
@@ -128,34 +153,96 @@ def compare_runs(baseline: list[CellResult], candidate: list[CellResult],
     result.only_candidate = sorted(label(cand_cells[k]) for k in cand_cells
                                    if k not in base_cells)
     for key in common:
-        base, cand = base_cells[key], cand_cells[key]
-        if cand.status != "ok":
-            if base.status == "ok":
-                result.newly_failed.append(f"{label(cand)}: {cand.error}")
-            continue
-        if base.status != "ok":
-            result.warnings.append(f"{label(base)} failed in the baseline; nothing to compare")
-            continue
-        cand_metrics = {metric_label(m): m for m in cand.metrics}
-        for metric in base.metrics:
-            other = cand_metrics.get(metric_label(metric))
-            if other is None:
-                result.warnings.append(f"{label(base)}: {metric_label(metric)} is missing "
-                                       "from the candidate")
-                continue
-            judgement = _judgement(config, base.suite, metric)
-            if judgement is not None:  # a count: descriptive, never judged
-                result.rows.append(compare_metric(label(base), metric, other,
-                                                  judgement.threshold, judgement.point,
-                                                  config.confidence))
+        compare_cells(result, base_cells[key], cand_cells[key], config, noise)
     return result
 
 
-def _judgement(config: RegressionConfig, suite: str, metric: MetricRecord) -> Judgement | None:
+def compare_cells(result: Comparison, base: CellResult, cand: CellResult,
+                  config: RegressionConfig, noise: NoiseFloor,
+                  sides: tuple[str, str] = ("baseline", "candidate"),
+                  judge=None) -> None:
+    """Add one matched pair of cells to `result`: a row per judged metric, or the failure.
+    `sides` name the two runs in messages; `judge(cell, base, cand, judgement, confidence)`
+    gives a sampled row (default: `compare_metric`)."""
+    if cand.status != "ok":
+        if base.status == "ok":
+            result.newly_failed.append(f"{label(cand)}: {cand.error}")
+        return
+    if base.status != "ok":
+        result.warnings.append(f"{label(base)} failed in {_the(sides[0])}; nothing to "
+                               "compare")
+        return
+    contended = contention(base, cand, sides)
+    if contended:
+        result.warnings.append(f"contended: {label(base)} in {contended}: its speed and "
+                               "latency rows are inconclusive")
+    cand_metrics = {metric_label(m): m for m in cand.metrics}
+    for metric in base.metrics:
+        other = cand_metrics.get(metric_label(metric))
+        if other is None:
+            result.warnings.append(f"{label(base)}: {metric_label(metric)} is missing "
+                                   f"from {_the(sides[1])}")
+            continue
+        cv = noise.cv(label(base), metric_label(metric))
+        judgement = _judgement(config, base.suite, metric, cv)
+        if judgement is None:  # a count: descriptive, never judged
+            continue
+        if judge is None or judgement.point:
+            row = compare_metric(label(base), metric, other, judgement.threshold,
+                                 judgement.point, config.confidence)
+        else:
+            row = judge(label(base), metric, other, judgement, config.confidence)
+        _annotate(result, row, judgement, metric.kind, cv, config, noise, contended)
+        result.rows.append(row)
+
+
+def _annotate(result: Comparison, row: MetricComparison, judgement: Judgement, kind: str,
+              cv: float | None, config: RegressionConfig, noise: NoiseFloor,
+              contended: str | None) -> None:
+    """The row's MDE, the contended override, and how an `auto` threshold resolved."""
+    sampled = kind in SAMPLED_KINDS and not judgement.point
+    if sampled and cv is not None:
+        row.mde = minimum_detectable_effect(cv, config.false_alarm)
+    if sampled and contended:
+        row.verdict, row.method = "inconclusive", f"contended: {contended}"
+    if judgement.auto is None:
+        return
+    if judgement.missing_floor:
+        result.warnings.append(noise.missing(row.cell, row.metric, row.threshold))
+        result.thresholds.append(f"{row.cell} {row.metric}: {judgement.auto} -> "
+                                 f"{row.threshold} (no noise floor: declared threshold)")
+    else:
+        result.thresholds.append(f"{row.cell} {row.metric}: {judgement.auto} -> "
+                                 f"{row.threshold} (noise floor cv {cv * 100:.2g} % on "
+                                 f"{noise.profile_id})")
+
+
+def contention(base: CellResult, cand: CellResult,
+               sides: tuple[str, str] = ("baseline", "candidate")) -> str | None:
+    """'<side> (<reasons>)' when either side's timed part was contended (None: neither)."""
+    hit = [(name, cell.health) for name, cell in zip(sides, (base, cand), strict=True)
+           if cell.health and cell.health.get("contended")]
+    if not hit:
+        return None
+    side = hit[0][0] if len(hit) == 1 else f"{sides[0]} and {sides[1]}"
+    # a cell of N processes has a reason per contended process: the first says what
+    reasons = list(dict.fromkeys(str(r) for _, health in hit
+                                 for r in health.get("reasons") or []))
+    more = f"; {len(reasons) - 1} more" if len(reasons) > 1 else ""
+    return f"{side} ({reasons[0] if reasons else 'the machine was busy'}{more})"
+
+
+def _the(side: str) -> str:
+    # "the baseline", but "A" for ab's sides
+    return f"the {side}" if side.islower() else side
+
+
+def _judgement(config: RegressionConfig, suite: str, metric: MetricRecord,
+               cv: float | None = None) -> Judgement | None:
     """How `metric` is judged: its stored kind, its suite's declared threshold, the file's
-    overrides."""
+    overrides, its noise floor (for `auto`)."""
     spec = declared_spec(suite, metric.name)
-    return config.for_metric(metric.name, metric.kind, spec.threshold if spec else None)
+    return config.for_metric(metric.name, metric.kind, spec.threshold if spec else None, cv)
 
 
 def compare_metric(cell: str, base: MetricRecord, cand: MetricRecord, threshold: Threshold,
@@ -166,6 +253,9 @@ def compare_metric(cell: str, base: MetricRecord, cand: MetricRecord, threshold:
     b = np.asarray(base.samples, dtype=float)
     c = np.asarray(cand.samples, dtype=float)
     delta = change(stat(b), stat(c), threshold.relative)
+    per_process = None if point else process_change(base, cand, threshold, confidence)
+    if per_process is not None:
+        return process_row(cell, base, threshold, per_process)
     if point or min(b.size, c.size) < 2:
         verdict = _verdict(base.higher_is_better, delta, threshold)
         scale = (base.samples[0] if base.samples else 0.0) if threshold.relative else None
@@ -205,6 +295,78 @@ def _verdict(higher_is_better: bool, delta: float, threshold: Threshold,
     if -limit <= lo and hi <= limit:
         return "unchanged"
     return "inconclusive"
+
+
+@dataclass(frozen=True)
+class ProcessChange:
+    """A change estimated from per-process values of the threshold's statistic."""
+
+    base: float
+    cand: float
+    """Each side's level: the geometric mean of its per-process values (the mean, for an
+    absolute threshold), so that `change` is exactly cand vs base."""
+    change: float
+    ci: tuple[float, float]
+    p_value: float
+    significant: bool
+    method: str
+    n_base: int
+    n_cand: int
+
+
+def process_values(metric: MetricRecord, stat) -> list[float] | None:
+    """`stat` of each process's samples, in process order (None below two processes)."""
+    if not metric.process or len(set(metric.process)) < 2:
+        return None
+    from harness.stats import per_process
+
+    return [float(stat(np.asarray(g, dtype=float))) for g in
+            per_process(metric.samples, metric.process) if g]
+
+
+def process_change(base: MetricRecord, cand: MetricRecord, threshold: Threshold,
+                   confidence: float = 0.95) -> ProcessChange | None:
+    """Welch's t over per-process values of both sides (logs, for a relative threshold);
+    None unless both sides have two or more processes (and positive values, for logs)."""
+    stat = getattr(np, threshold.field)
+    b, c = process_values(base, stat), process_values(cand, stat)
+    if b is None or c is None or len(b) < 2 or len(c) < 2:
+        return None
+    tb, tc = np.asarray(b), np.asarray(c)
+    if threshold.relative:
+        if min(tb.min(), tc.min()) <= 0 or not np.isfinite([*tb, *tc]).all():
+            return None
+        tb, tc = np.log(tb), np.log(tc)
+    diff = float(tc.mean() - tb.mean())
+    vb, vc = tb.var(ddof=1) / tb.size, tc.var(ddof=1) / tc.size
+    se = math.sqrt(vb + vc)
+    if se == 0:
+        lo = hi = diff
+        p_value = 1.0 if diff == 0 else 0.0
+    else:
+        from scipy.stats import t
+
+        df = (vb + vc) ** 2 / (vb**2 / (tb.size - 1) + vc**2 / (tc.size - 1))
+        half = student_t(confidence, df) * se
+        lo, hi, p_value = diff - half, diff + half, float(2 * t.sf(abs(diff) / se, df))
+    back = (lambda x: math.exp(x) - 1) if threshold.relative else (lambda x: x)
+    level = (lambda x: math.exp(x.mean())) if threshold.relative else (lambda x: x.mean())
+    return ProcessChange(
+        level(tb), level(tc), back(diff), (back(lo), back(hi)), p_value,
+        p_value < 1 - confidence, f"Welch t over per-process {threshold.field}s "
+        f"({tb.size} vs {tc.size} processes)", tb.size, tc.size)
+
+
+def process_row(cell: str, base: MetricRecord, threshold: Threshold,
+         found: ProcessChange) -> MetricComparison:
+    verdict = _verdict(base.higher_is_better, found.change, threshold, found.ci,
+                       found.significant)
+    return MetricComparison(
+        cell=cell, metric=metric_label(base), unit=base.unit,
+        higher_is_better=base.higher_is_better, threshold=threshold.text, base=found.base,
+        cand=found.cand, change=found.change, relative=threshold.relative,
+        ci_low=found.ci[0], ci_high=found.ci[1], p_value=found.p_value,
+        method=found.method, verdict=verdict, n_base=found.n_base, n_cand=found.n_cand)
 
 
 def _latest_by_key(cells: list[CellResult], as_requested: bool) -> dict[str, CellResult]:

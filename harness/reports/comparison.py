@@ -72,8 +72,9 @@ def _forest(rows: list[MetricComparison]):
             hovertemplate="%{y}<br>change %{x:.1f}%<extra>" + verdict + "</extra>",
         ))
     fig.add_vline(x=0, line_color="#555")
-    fig.update_layout(title="Change of each sampled metric vs the baseline (95% bootstrap "
-                            "interval; sign as measured, see the table for better/worse)",
+    fig.update_layout(title="Change of each sampled metric vs its reference (the interval "
+                            "of the row's method; sign as measured, see the table for "
+                            "better/worse)",
                       xaxis_title="change, %", height=max(300, 28 * len(shown) + 140),
                       margin={"l": 420})
     return fig

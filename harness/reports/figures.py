@@ -220,26 +220,37 @@ def vs_bits(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figure
 def roofline(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figure | None:
     """Bars, plus the memory-bandwidth limit of decode: each generated token reads every
     weight once, so tokens/s <= bandwidth / weight bytes. Conservative: the token embedding
-    table is counted whole though a token reads one row of it."""
+    table is counted whole though a token reads one row of it. The bandwidth is the one the
+    run's preflight re-measured (the machine as it was), else its hardware profile's."""
     fig = bars(chart, members, ctx)
     if fig is None:
         return fig
     rows = _rows(chart, members)
-    rows = rows.assign(bandwidth=rows["profile_id"].map(ctx.bandwidths)).dropna(
-        subset=["bandwidth"])
-    for model, group in rows.drop_duplicates(["model", "format", "profile_id"]).groupby("model"):
+    rows = rows.assign(bandwidth=run_bandwidth(rows).fillna(rows["profile_id"].map(
+        ctx.bandwidths)), source=run_bandwidth(rows).notna().map(
+        {True: "re-measured before this run", False: "from the hardware profile"}))
+    rows = rows.dropna(subset=["bandwidth"])
+    for model, group in rows.drop_duplicates(["model", "format", "profile_id", "bandwidth"]
+                                             ).groupby("model"):
         weight_bytes = group["artifact_bits_per_weight"] * group["artifact_n_params"] / 8
         limit = group["bandwidth"] * 1e9 / weight_bytes
         fig.add_trace(go.Scatter(
             name=f"roofline · {model}", x=group["format"], y=limit, mode="markers",
             marker={"symbol": "line-ew-open", "size": 40, "line": {"width": 3}},
-            customdata=[[b, w / MB] for b, w in zip(group["bandwidth"], weight_bytes,
-                                                      strict=True)],
-            hovertemplate=("roofline %{y:.0f} tokens/s = %{customdata[0]:.1f} GB/s measured "
-                           "read bandwidth / %{customdata[1]:.0f} MB of weights per token "
-                           "(embedding table counted whole, so a fast engine can pass it)"
-                           "<extra></extra>")))
+            customdata=[[b, w / MB, s] for b, w, s in zip(
+                group["bandwidth"], weight_bytes, group["source"], strict=True)],
+            hovertemplate=("roofline %{y:.0f} tokens/s = %{customdata[0]:.1f} GB/s read "
+                           "bandwidth (%{customdata[2]}) / %{customdata[1]:.0f} MB of "
+                           "weights per token (embedding table counted whole, so a fast "
+                           "engine can pass it)<extra></extra>")))
     return fig
+
+
+def run_bandwidth(rows: pd.DataFrame) -> pd.Series:
+    """Each row's run's re-measured read bandwidth in GB/s (NaN where not measured)."""
+    if "run_read_bandwidth_gb_s" not in rows:
+        return pd.Series(float("nan"), index=rows.index)
+    return pd.to_numeric(rows["run_read_bandwidth_gb_s"], errors="coerce")
 
 
 def concurrency(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figure | None:

@@ -33,7 +33,8 @@ class HtmlReporter(RunReporter):
         frame = _numeric(frame)
         figs = charts.build(frame, _format_order(frame), self._bandwidths(frame))
         return write_page(out, title, figs, [
-            _meta(frame), None, "<h2>Every metric</h2>", _metric_table(frame), _failures(frame),
+            _meta(frame), _contended(frame), None, "<h2>Every metric</h2>",
+            _metric_table(frame), _failures(frame),
         ])
 
     def _bandwidths(self, frame: pd.DataFrame) -> dict[str, float]:
@@ -92,7 +93,8 @@ def _metric_table(frame: pd.DataFrame) -> str:
                                                        "metric_label"])
     head = ("<tr><th class=l>model</th><th class=l>format</th><th>bits/weight</th>"
             "<th class=l>backend</th><th>threads</th><th class=l>metric</th><th class=l>unit</th>"
-            "<th>n</th><th>median</th><th>mean</th><th>stdev</th><th>95% CI</th></tr>")
+            "<th>n</th><th>median</th><th>mean</th><th>stdev</th><th>95% CI</th>"
+            "<th class=l>health</th></tr>")
     body = []
     for _, r in rows.iterrows():
         scale, unit = (1e6, "MB") if r["metric_unit"] == "bytes" else (1.0, r["metric_unit"])
@@ -105,8 +107,35 @@ def _metric_table(frame: pd.DataFrame) -> str:
             f"<td class=l>{text(r['backend'])}</td><td>{text(r['threads'])}</td>"
             f"<td class=l>{text(r['metric_label'])}</td><td class=l>{text(unit)}</td>"
             f"<td>{n}</td><td>{_num(r['median'] / scale)}</td><td>{_num(r['mean'] / scale)}</td>"
-            f"<td>{_num(r['stdev'] / scale) if n > 1 else '–'}</td><td>{ci}</td></tr>")
+            f"<td>{_num(r['stdev'] / scale) if n > 1 else '–'}</td><td>{ci}</td>"
+            f"<td class=l>{'' if contention(r.get('health')) is None else 'contended'}</td></tr>")
     return f"<table>{head}{''.join(body)}</table>"
+
+
+def contention(health) -> str | None:
+    """Why a cell's timed part was contended ('' when no reason was stored), else None."""
+    if not isinstance(health, dict) or not health.get("contended"):
+        return None
+    return "; ".join(str(r) for r in health.get("reasons") or [])
+
+
+def _contended(frame: pd.DataFrame) -> str:
+    """The cells whose timed part shared the machine: their speed is not the engine's."""
+    if frame.empty or "health" not in frame:
+        return ""
+    cells = frame[frame["status"] == "ok"].drop_duplicates("cell_key")
+    flagged = [(r, why) for _, r in cells.iterrows()
+               if (why := contention(r["health"])) is not None]
+    if not flagged:
+        return ""
+    items = "".join(
+        f"<li><b>{text(r['model'])} {text(r['format'])} {text(r['backend'])} "
+        f"{text(r['suite'])}</b>: contended: {text(why or 'the machine was busy')}</li>"
+        for r, why in flagged)
+    return (f"<h2 class='failed'>Contended cells ({len(flagged)})</h2><p>Other work shared "
+            "the machine while these cells were timed: their speed and latency say more "
+            "about the machine than the engine (harness doctor; harness run --wait-quiet)."
+            f"</p><ul class='failed'>{items}</ul>")
 
 
 def _failures(frame: pd.DataFrame) -> str:

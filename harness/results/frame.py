@@ -8,6 +8,7 @@ Columns not declared (new record fields) follow after them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -33,6 +34,8 @@ CELL_COLUMNS = {
     "profile_id": "hardware profile", "harness_version": "harness version",
     "git_commit": "harness commit", "started_at": "UTC start", "finished_at": "UTC end",
     "duration_s": "wall time of the cell",
+    "health": "the machine's health while the cell's timed part ran (contended, reasons)",
+    "run_read_bandwidth_gb_s": "read bandwidth the run's preflight re-measured (run.json)",
     "artifact_path": "file or folder measured", "artifact_container": "gguf, hf, onnx...",
     "artifact_sha256": "sha256 of the artifact", "artifact_size_bytes": "artifact size",
     "artifact_quant_type": "quant type read from the file",
@@ -59,11 +62,28 @@ def load_frame(paths: Iterable[str | Path]) -> pd.DataFrame:
     root) as one long DataFrame with the declared columns."""
     rows = []
     for file in result_files(paths):
+        bandwidth = _run_bandwidth(file.parent)
         for cell in read_cells(file):
-            rows += _rows(cell)
+            rows += [{**row, "run_read_bandwidth_gb_s": bandwidth} for row in _rows(cell)]
     frame = pd.DataFrame(rows)
     extra = [c for c in frame.columns if c not in COLUMNS]
     return frame.reindex(columns=[*COLUMNS, *extra])
+
+
+def _run_bandwidth(directory: Path) -> float | None:
+    """The memory bandwidth re-measured before the run (None: not measured or unreadable)."""
+    from harness.errors import UsageError
+    from harness.results.store import RUN_FILE, read_manifest
+
+    if not (directory / RUN_FILE).is_file():
+        return None
+    try:
+        value = (read_manifest(directory).get("preflight") or {}).get("read_bandwidth_gb_s")
+    except (UsageError, AttributeError):
+        return None
+    ok = isinstance(value, int | float) and not isinstance(value, bool) \
+        and math.isfinite(value) and value > 0
+    return float(value) if ok else None
 
 
 def _rows(cell) -> list[dict]:

@@ -18,15 +18,19 @@ from harness.results.store import RunStore, new_run_id, read_manifest, write_man
 
 
 def open_store(plan: Plan, results_root: Path, profile_id: str, commit: str,
-               resume: str | None, lock: bool = True) -> RunStore:
+               resume: str | None, lock: bool = True, preflight: dict | None = None,
+               processes: int = 1) -> RunStore:
     """The store to write: the run `resume` names ("latest" or a run id), else a new one.
-    `lock: False` is recorded in the manifest (its cells ran without the machine lock)."""
+    `lock: False` is recorded in the manifest (its cells ran without the machine lock), and
+    so are the quiet-machine `preflight` and the worker `processes` per timed cell (a
+    resumed run keeps the ones it started with)."""
     if not resume:
         return RunStore.create(results_root, {
             "run_id": new_run_id(plan.name), "plan_name": plan.name, "plan_file": plan.file,
             "profile_id": profile_id, "harness_version": __version__, "git_commit": commit,
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine_lock": lock, "regression": plan.regression.model_dump()})
+            "machine_lock": lock, "regression": plan.regression.model_dump(),
+            "processes": processes, "preflight": preflight})
     directory = _resumed_dir(plan, results_root, profile_id, resume)
     manifest = read_manifest(directory)  # a damaged run.json: the error names it
     if manifest.get("plan_name") not in (None, plan.name):

@@ -17,8 +17,10 @@ import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
+from harness.config import HealthLimits
 from harness.formats import resolve
 from harness.formats.base import Artifact
+from harness.hardware.health import HealthWindow
 from harness.hardware.memory import MemorySampler
 from harness.registry import registry
 from harness.suites.context import CellContext
@@ -46,7 +48,9 @@ def cell_task(spec: dict) -> dict:
         finally:
             instance.unload()
 
-    with MemorySampler(enabled=suite_cls.samples_memory) as memory:
+    limits = spec.get("health_limits") or HealthLimits().model_dump()
+    with HealthWindow(limits, PARENT_PID) as health, \
+            MemorySampler(enabled=suite_cls.samples_memory) as memory:
         backend = backend_cls(config)
         params = suite_cls.params_cls.model_validate(cell["suite_params"])
         start = time.perf_counter()
@@ -60,7 +64,8 @@ def cell_task(spec: dict) -> dict:
             settings = backend.settings()
         finally:
             backend.unload()
-    return {"metrics": [m.to_dict() for m in metrics], "backend_settings": settings}
+    return {"metrics": [m.to_dict() for m in metrics], "backend_settings": settings,
+            "health": health.result}
 
 
 TASKS = {"derive": derive_task, "cell": cell_task}
@@ -68,6 +73,8 @@ TASKS = {"derive": derive_task, "cell": cell_task}
 
 OUTCOME_FD: int | None = None
 """Where this worker sends its outcome (the test plugins use it to send a garbled one)."""
+PARENT_PID: int | None = None
+"""The runner, whose own (polling) CPU time counts as the cell's in its health."""
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -87,8 +94,10 @@ def _die_with_parent(parent_pid: int) -> None:
 def main(argv: list[str]) -> int:
     from harness.runner import worker  # this module by its name, also when run as __main__
 
+    global PARENT_PID  # of the module whose TASKS run (__main__ when run with -m)
     out_fd, parent_pid = int(argv[0]), int(argv[1]) if len(argv) > 1 else 0
     worker.OUTCOME_FD = out_fd
+    PARENT_PID = parent_pid or None
     _die_with_parent(parent_pid)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     spec = json.loads(sys.stdin.buffer.read())

@@ -25,6 +25,13 @@ class FaultyConfig(BackendConfig):
     is killed (a child killed while it writes its outcome)."""
     sleep_s: float = 0.0
     """Seconds `load` sleeps first: a slow cell, for tests that kill the runner mid-cell."""
+    tag: str = ""
+    """With HARNESS_TEST_ORDER naming a file, the tick suites append "<tag> <suite> <pid>"
+    to it each time they run: the order the runner ran cells and processes in (the
+    `faulty-b` backend, the same class, gives a plan a second tag)."""
+    fail_from: int = 0
+    """Above 0: `load` raises once this tag has run that many times (the order file
+    counts): a cell whose later worker process fails."""
 
 
 class _ByteModel(Backend):
@@ -53,6 +60,8 @@ class _ByteModel(Backend):
             os.kill(os.getpid(), signal.SIGKILL)
         if mode == "raise":
             raise BackendError("refused on purpose")
+        if self.config.fail_from and len(_runs(self.config.tag)) >= self.config.fail_from:
+            raise BackendError(f"refused on run {self.config.fail_from + 1} on purpose")
 
     def unload(self) -> None: ...
     def tokenize(self, text, add_bos=True): return [ord(c) % 256 for c in text]
@@ -71,18 +80,52 @@ class FaultyBackend(_ByteModel, Stepped, LogprobRows):
         yield first, np.full((len(tokens) - first, 256), -np.log(256), dtype=np.float32)
 
 
+class FaultyBBackend(FaultyBackend):
+    """The same, under a second name: a plan's second cell per suite, with its own tag."""
+
+
+def _runs(tag: str) -> list[str]:
+    """The lines the tick suites recorded for `tag` so far."""
+    path = os.environ.get("HARNESS_TEST_ORDER")
+    if not path or not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return [line for line in handle.read().splitlines() if line.split(" ")[0] == tag]
+
+
+def _record(backend, suite: str) -> None:
+    path = os.environ.get("HARNESS_TEST_ORDER")
+    if path:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(f"{getattr(backend.config, 'tag', '')} {suite} {os.getpid()}\n")
+
+
 class TickSuite(Suite):
     description: ClassVar[str] = "test-only: one sample of elapsed time"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (MetricSpec("tick_s", "s", False, "latency"),)
     requires: ClassVar[tuple[type, ...]] = (Stepped,)
 
     def run(self, backend, params: SuiteParams, ctx) -> list[Metric]:
+        _record(backend, "tick")
         start = time.perf_counter()
         backend.decode_step(0)
         if getattr(backend.config, "mode", None) == "nan":
             return [Metric("tick_s", "s", [float("nan"), float("inf"), -float("inf"), 1.5],
                            False)]
         return [Metric("tick_s", "s", [time.perf_counter() - start], False)]
+
+
+class TickCountSuite(Suite):
+    """An untimed tick: one count, so its cells run once whatever `processes` says."""
+
+    description: ClassVar[str] = "test-only: counts one step"
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (MetricSpec("ticks", "steps", True, "count"),)
+    requires: ClassVar[tuple[type, ...]] = (Stepped,)
+
+    def run(self, backend, params: SuiteParams, ctx) -> list[Metric]:
+        _record(backend, "tick-count")
+        backend.decode_step(0)
+        return [self.metric("ticks", [1.0])]
 
 
 class MissingBackend(FaultyBackend):
