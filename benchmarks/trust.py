@@ -178,7 +178,7 @@ def ab_trial(bench: Bench, group: Path, quota: float | None, processes: int,
     set_quota(group, quota)
     try:
         code, took, text = harness(["ab", str(a), str(b), "--processes", str(processes),
-                                    "--results-dir", str(work / "results"), "--no-report",
+                                    "--results-dir", str(work / "results"),
                                     "--profiles-dir", str(bench.out / "profiles")], 600)
     finally:
         set_quota(group, None)

@@ -274,6 +274,10 @@ def _backends(spec: PlanFile, file: str
             raise ConfigError(file, f"backends.{name}", f"backend '{name}' is not installed",
                               (backend.install_hint or "install its package")
                               + "; or mark it optional: true to skip it where it is missing")
+        python = values.get("python")
+        if isinstance(python, str) and "/" in python and not Path(python).expanduser().is_absolute():
+            # like a model's path: relative to the suite file, not to where harness runs
+            values["python"] = str(Path(file).parent / python)
         backends[name] = _validate(backend.config_cls, values, file, f"backends.{name}.")
         requests[name] = requested_settings(backends[name].model_dump(), values)
     return backends, requests, unavailable

@@ -69,7 +69,7 @@ class Stats:
         indices = [None] * len(values) if process is None else list(process)
         if len(indices) != len(values):
             raise ValueError(f"{len(values)} samples but {len(indices)} process indices")
-        kept = [(float(s), p) for s, p in zip(values, indices)
+        kept = [(float(s), p) for s, p in zip(values, indices, strict=True)
                 if s is not None and math.isfinite(s)]
         data = tuple(s for s, _ in kept)
         n = len(data)
@@ -129,7 +129,7 @@ def per_process(samples: Sequence[float | None], process: Sequence[int]
     if len(samples) != len(process):
         raise ValueError(f"{len(samples)} samples but {len(process)} process indices")
     groups: dict[int, list[float]] = {}
-    for value, index in zip(samples, process):
+    for value, index in zip(samples, process, strict=True):
         if value is not None and math.isfinite(value):
             groups.setdefault(int(index), []).append(float(value))
     return [groups[i] for i in sorted(groups)]

@@ -67,14 +67,16 @@ def ab(
 def _run(plan_a, matrix_a, plan_b, matrix_b, results_dir: Path, profiles_dir: Path,
          processes: int):
     """Both plans in one job, interleaved; (summary of A, summary of B)."""
-    from harness.cli.progress import RunProgress
+    from harness.cli.progress import make_observer
+    from harness.cli.run_cmd import preflight_for
     from harness.runner.runner import run_plans
 
-    observer = RunProgress()
+    observer = make_observer()
     try:
         with observer.progress:
             summaries = run_plans([(plan_a, matrix_a), (plan_b, matrix_b)], results_dir,
-                                  profiles_dir, observer=observer, processes=processes)
+                                  profiles_dir, observer=observer, processes=processes,
+                                  preflight=preflight_for(plan_a, matrix_a))
     except KeyboardInterrupt:
         console.print(f"interrupted: finished cells are stored under {results_dir}/",
                       highlight=False, markup=False)

@@ -53,14 +53,15 @@ def calibrate(
 
 
 def _run(plan, matrix, results_dir: Path, profiles_dir: Path, runs: int):
-    from harness.cli.progress import RunProgress
+    from harness.cli.progress import make_observer
+    from harness.cli.run_cmd import preflight_for
     from harness.runner.runner import run_plans
 
-    observer = RunProgress()
+    observer = make_observer()
     try:
         with observer.progress:
             return run_plans([(plan, matrix)], results_dir, profiles_dir, observer=observer,
-                             processes=runs)[0]
+                             processes=runs, preflight=preflight_for(plan, matrix))[0]
     except KeyboardInterrupt:
         console.print("interrupted: nothing was stored in the profile", highlight=False,
                       markup=False)

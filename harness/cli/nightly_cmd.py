@@ -73,9 +73,14 @@ def print_history(verdict) -> None:
     from rich.table import Table
 
     runs = len(verdict.history_runs)
-    console.print(f"judged by {verdict.method}: {runs} earlier runs of this plan, speed and "
-                  f"latency against their level, the rest against baseline "
-                  f"{verdict.baseline_run}", highlight=False, markup=False)
+    if verdict.method == "baseline":
+        console.print(f"judged against baseline {verdict.baseline_run}: no speed or latency "
+                      f"metric has 3 clean earlier runs of this plan yet ({runs} runs)",
+                      highlight=False, markup=False)
+    else:
+        console.print(f"judged by {verdict.method}: speed and latency against the level of "
+                      f"{runs} earlier runs of this plan, the rest against baseline "
+                      f"{verdict.baseline_run}", highlight=False, markup=False)
     if not verdict.history_rows:
         return
     table = Table(title=escape(f"{verdict.run_id} vs its history"))

@@ -103,12 +103,12 @@ def execute(plan, matrix, results_dir: Path, profiles_dir: Path, resume: str | N
 
     from rich.text import Text
 
-    from harness.cli.progress import RunProgress
+    from harness.cli.progress import make_observer
     from harness.runner.runner import run_matrix
 
     if preflight is None:
         preflight = preflight_for(plan, matrix)
-    observer = RunProgress()
+    observer = make_observer()
     extra = {"preflight": preflight} \
         if "preflight" in inspect.signature(run_matrix).parameters else {}
     try:
@@ -128,7 +128,9 @@ def execute(plan, matrix, results_dir: Path, profiles_dir: Path, resume: str | N
                   + (f", {summary.already_done} already stored{kept}"
                      if summary.already_done else "")
                   + (f", {summary.retried} retried" if summary.retried else "")
-                  + f" -> {summary.dir}", highlight=False, markup=False)
+                  + (f", {summary.contended} contended" if summary.contended else "")
+                  + f" -> {summary.dir}", highlight=False, markup=False,
+                  soft_wrap=True)
     for failure in summary.failures:
         # Text, not markup: an error may hold "[/x]", which Rich would take for a tag
         console.print(Text.assemble(("failed", "red"), f" {failure}"), highlight=False)

@@ -64,6 +64,9 @@ class RunSummary:
     """Failed cells of the resumed run that ran again (`retry_failed`)."""
     kept_failed: int = 0
     """Failed cells of the resumed run left as they are (no `retry_failed`)."""
+    contended: int = 0
+    """Cells stored in this session whose timed part shared the machine beyond the plan's
+    health limits (their speed numbers are not evidence)."""
     failures: list[str] = field(default_factory=list)
 
 

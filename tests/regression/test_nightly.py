@@ -35,6 +35,7 @@ suites:
   throughput: {{prompt_lengths: [32], gen_tokens: 32, repetitions: 8}}
 regression:
   thresholds: {{default: "median:40%"}}
+health: {{max_other_cpu: 0.75, max_steal: 0.5}}
 """
 # Above this VM's run-to-run drift: two identical runs here differed by 11 % in prefill
 # tokens/s once and by 30 % (interval -34..-25 %) on 2026-11-23, with tight intervals (the
@@ -42,7 +43,9 @@ regression:
 # about -60 %, well past the threshold. One engine thread, because with two llama.cpp's
 # spinning barrier waits a whole time slice for a descheduled thread at every op. Only two
 # clean nights precede the slowed one, so it is judged against the baseline (history needs
-# three); tests/regression/test_steps.py covers the history verdicts.
+# three); tests/regression/test_steps.py covers the history verdicts. The health limits
+# are loose so that tests running beside these on a shared machine do not make the quiet
+# nights contended; four busy processes per CPU beside one engine thread take about 90 %.
 DUTY = "0.6"
 WRAPPER = """\
 #!{python}
@@ -76,7 +79,7 @@ def _harness(args: list[str], cwd: Path, busy: bool = False,
     # session shares the CPU as one, and the engine's worker has a session of its own
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"],
                              start_new_session=True)
-            for _ in range(os.cpu_count() or 1)] if busy else []
+            for _ in range(4 * (os.cpu_count() or 1))] if busy else []
     env = {**os.environ, "COLUMNS": "250"}
     env.pop("HARNESS_TEST_DUTY", None)
     if duty is not None:
@@ -106,7 +109,8 @@ def nightly(tmp_path_factory) -> dict:
 
 
 def _rows(proc: subprocess.CompletedProcess, metric: str) -> list[str]:
-    return [line for line in proc.stdout.splitlines() if metric in line]
+    """The verdict table's rows of `metric` (not the progress lines naming it)."""
+    return [line for line in proc.stdout.splitlines() if metric in line and "│" in line]
 
 
 def test_first_nightly_becomes_the_baseline(nightly) -> None:
