@@ -101,14 +101,16 @@ def previous_runs(root: Path, profile_id: str, plan_name: str | None, run_id: st
                   limit: int = HISTORY) -> list[tuple[str, list[CellResult]]]:
     """The last `limit` runs of `plan_name` on `profile_id` before `run_id` with at least
     one clean cell (a run that failed or was contended throughout is no history)."""
-    out = []
-    for run in list_runs(root, profile_id, plan_name):
+    out: list[tuple[str, list[CellResult]]] = []
+    for run in reversed(list_runs(root, profile_id, plan_name)):
+        if len(out) >= limit:
+            break
         if run.run_id >= run_id:
             continue
         cells = run.cells()
         if any(clean(c) for c in cells):
             out.append((run.run_id, cells))
-    return out[-limit:] if limit > 0 else []
+    return out[::-1]
 
 
 def noise_floor(profiles_dir: Path | None, profile_id: str, plan_name: str | None,

@@ -35,7 +35,7 @@ suites:
   throughput: {{prompt_lengths: [32], gen_tokens: 32, repetitions: 8}}
 regression:
   thresholds: {{default: "median:40%"}}
-health: {{max_other_cpu: 0.75, max_steal: 0.5}}
+health: {{max_other_cpu: 0.6, max_steal: 0.5}}
 """
 # Above this VM's run-to-run drift: two identical runs here differed by 11 % in prefill
 # tokens/s once and by 30 % (interval -34..-25 %) on 2026-11-23, with tight intervals (the
@@ -45,7 +45,8 @@ health: {{max_other_cpu: 0.75, max_steal: 0.5}}
 # clean nights precede the slowed one, so it is judged against the baseline (history needs
 # three); tests/regression/test_steps.py covers the history verdicts. The health limits
 # are loose so that tests running beside these on a shared machine do not make the quiet
-# nights contended; four busy processes per CPU beside one engine thread take about 90 %.
+# nights contended; two busy processes per CPU beside one engine thread take about 80 %
+# (more would starve the harness itself and slow the whole night down).
 DUTY = "0.6"
 WRAPPER = """\
 #!{python}
@@ -79,7 +80,7 @@ def _harness(args: list[str], cwd: Path, busy: bool = False,
     # session shares the CPU as one, and the engine's worker has a session of its own
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"],
                              start_new_session=True)
-            for _ in range(4 * (os.cpu_count() or 1))] if busy else []
+            for _ in range(2 * (os.cpu_count() or 1))] if busy else []
     env = {**os.environ, "COLUMNS": "250"}
     env.pop("HARNESS_TEST_DUTY", None)
     if duty is not None:
@@ -134,7 +135,7 @@ def test_busy_night_is_contended_not_regressed(nightly) -> None:
 def test_hidden_slowdown_is_flagged_and_exits_1(nightly) -> None:
     proc = nightly["slowed"]
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "contended" not in proc.stdout  # the harness cannot see this slowdown
+    assert "contended night" not in proc.stdout  # the harness cannot see this slowdown
     rows = _rows(proc, "decode_tokens_per_s")
     assert rows and "regressed" in rows[0], proc.stdout
     reports = list((nightly["work"] / "reports").glob(f"{nightly['runs'][3]}-vs-*.html"))
