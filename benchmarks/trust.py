@@ -197,7 +197,7 @@ def _decode_changes(results: Path) -> list[float]:
         run = list_runs(results, plan_name=name)[-1]
         medians[name] = [m.median for c in load_run(run.dir) for m in c.metrics
                          if m.name == "decode_tokens_per_s"]
-    return [b / a - 1 for a, b in zip(medians["ab-a"], medians["ab-b"])]
+    return [b / a - 1 for a, b in zip(medians["ab-a"], medians["ab-b"], strict=True)]
 
 
 def quota(bench: Bench, quotas: list[float]) -> dict[float, float]:
@@ -292,7 +292,7 @@ def interleave(bench: Bench, trials: int) -> None:
                                            processes=trials))
     harness(["run", str(one), "--results-dir", str(work / "r1"), *common], 1800)
     per = decode(work / "r1", "interleaved")
-    inter = [q8 / q4 for q8, q4 in zip(per["q8_0"], per["q4_0"])]
+    inter = [q8 / q4 for q8, q4 in zip(per["q8_0"], per["q4_0"], strict=True)]
     separate = []
     for fmt in ("q8_0", "q4_0"):
         path = work / f"{fmt}.yaml"
@@ -310,15 +310,15 @@ def interleave(bench: Bench, trials: int) -> None:
     bench.say(f"## Interleaving: decode ratio Q8_0 / Q4_0, {trials} processes vs {trials} "
               "pairs of separate runs")
     for name, ratios in (("interleaved", inter), ("separate", separate)):
-        bench.say(f"- {name}: mean {statistics.mean(ratios):.3f}, sd "
-                  f"{statistics.stdev(ratios):.3f} ({statistics.stdev(ratios) / statistics.mean(ratios):.1%})")
+        mean, sd = statistics.mean(ratios), statistics.stdev(ratios)
+        bench.say(f"- {name}: mean {mean:.3f}, sd {sd:.3f} ({sd / mean:.1%})")
 
 
 def _process_medians(metric) -> list[float]:
     if not metric.process:
         return [metric.median]
     groups: dict[int, list[float]] = {}
-    for p, s in zip(metric.process, metric.samples):
+    for p, s in zip(metric.process, metric.samples, strict=True):
         groups.setdefault(p, []).append(s)
     return [statistics.median(groups[p]) for p in sorted(groups)]
 

@@ -275,7 +275,8 @@ def _backends(spec: PlanFile, file: str
                               (backend.install_hint or "install its package")
                               + "; or mark it optional: true to skip it where it is missing")
         python = values.get("python")
-        if isinstance(python, str) and "/" in python and not Path(python).expanduser().is_absolute():
+        if isinstance(python, str) and "/" in python and \
+                not Path(python).expanduser().is_absolute():
             # like a model's path: relative to the suite file, not to where harness runs
             values["python"] = str(Path(file).parent / python)
         backends[name] = _validate(backend.config_cls, values, file, f"backends.{name}.")

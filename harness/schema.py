@@ -3,7 +3,8 @@
 Version 2 stores each metric's `kind` (from its suite's spec) and its quartiles; version 3
 adds the machine's health while the cell ran (`health`) and, for a cell measured in several
 worker processes, each sample's process index (`MetricRecord.process`). Older lines keep
-loading (their new fields are None). Version-1 lines: a metric's kind comes from its suite's spec when that suite is
+loading (their new fields are None).
+Version-1 lines: a metric's kind comes from its suite's spec when that suite is
 installed, else from its unit (`harness.suites.metrics.kind_from_unit`), and the new
 statistics are computed from the stored samples.
 """
