@@ -72,7 +72,8 @@ def test_an_undeclared_or_misdeclared_metric_fails_the_cell() -> None:
 
 def test_version_1_lines_load_with_kinds_from_specs_then_units() -> None:
     cells = [CellResult.model_validate(json.loads(line)) for line in V1.read_text().splitlines()]
-    assert SCHEMA_VERSION == 2 and {c.schema_version for c in cells} == {1}
+    assert SCHEMA_VERSION == 3 and {c.schema_version for c in cells} == {1}
+    assert all(c.health is None and all(m.process is None for m in c.metrics) for c in cells)
     kinds = {(c.suite, m.name): m.kind for c in cells for m in c.metrics}
     assert kinds == {
         ("throughput", "decode_tokens_per_s"): "speed",
