@@ -276,6 +276,9 @@ def nightly(bench: Bench, trials: int, slowdowns: dict[float, int]) -> None:
 
 
 def interleave(bench: Bench, trials: int) -> None:
+    import numpy as np
+
+    from harness.regression.compare import process_values
     from harness.results.query import list_runs, load_run
 
     work = bench.out / "interleave"
@@ -283,9 +286,11 @@ def interleave(bench: Bench, trials: int) -> None:
     common = ["--no-report", "--profiles-dir", str(bench.out / "profiles")]
 
     def decode(results: Path, name: str) -> dict[str, list[float]]:
+        """Per format: the median decode tokens/s of each process (one run: its median)."""
         cells = load_run(list_runs(results, plan_name=name)[-1].dir)
         return {c.format: [s for m in c.metrics if m.name == "decode_tokens_per_s"
-                           for s in _process_medians(m)] for c in cells}
+                           for s in process_values(m, np.median) or [m.median]]
+                for c in cells}
 
     one = work / "interleaved.yaml"
     one.write_text(INTERLEAVE_SUITE.format(name="interleaved", formats="[q8_0, q4_0]",
@@ -312,15 +317,6 @@ def interleave(bench: Bench, trials: int) -> None:
     for name, ratios in (("interleaved", inter), ("separate", separate)):
         mean, sd = statistics.mean(ratios), statistics.stdev(ratios)
         bench.say(f"- {name}: mean {mean:.3f}, sd {sd:.3f} ({sd / mean:.1%})")
-
-
-def _process_medians(metric) -> list[float]:
-    if not metric.process:
-        return [metric.median]
-    groups: dict[int, list[float]] = {}
-    for p, s in zip(metric.process, metric.samples, strict=True):
-        groups.setdefault(p, []).append(s)
-    return [statistics.median(groups[p]) for p in sorted(groups)]
 
 
 def main() -> None:

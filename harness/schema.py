@@ -107,6 +107,11 @@ class CellResult(BaseModel):
     other processes' CPU, steal, load, clocks; `contended: true` when it shared the CPU
     beyond the plan's `health` limits. None in records written before schema version 3."""
 
+    @property
+    def contended(self) -> bool:
+        """Whether the cell's timed part shared the machine beyond its plan's limits."""
+        return bool(self.health and self.health.get("contended"))
+
     @model_validator(mode="before")
     @classmethod
     def _kinds_from_specs(cls, data: Any) -> Any:

@@ -43,7 +43,7 @@ def calibrate(
     path = store_noise_floor(profiles_dir, summary.profile_id, plan.name, floors)
     _print(floors, plan.regression.false_alarm, summary.run_id)
     for cell in cells:
-        if cell.health and cell.health.get("contended"):
+        if cell.contended:
             from harness.results.identity import label
 
             console.print(f"warning: {label(cell)} was contended during calibration: its "

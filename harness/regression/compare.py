@@ -221,7 +221,7 @@ def contention(base: CellResult, cand: CellResult,
                sides: tuple[str, str] = ("baseline", "candidate")) -> str | None:
     """'<side> (<reasons>)' when either side's timed part was contended (None: neither)."""
     hit = [(name, cell.health) for name, cell in zip(sides, (base, cand), strict=True)
-           if cell.health and cell.health.get("contended")]
+           if cell.contended]
     if not hit:
         return None
     side = hit[0][0] if len(hit) == 1 else f"{sides[0]} and {sides[1]}"
@@ -257,7 +257,7 @@ def compare_metric(cell: str, base: MetricRecord, cand: MetricRecord, threshold:
     if per_process is not None:
         return process_row(cell, base, threshold, per_process)
     if point or min(b.size, c.size) < 2:
-        verdict = _verdict(base.higher_is_better, delta, threshold)
+        verdict = verdict_of(base.higher_is_better, delta, threshold)
         scale = (base.samples[0] if base.samples else 0.0) if threshold.relative else None
         ci = stderr_change_interval(delta, base.stderr, cand.stderr, scale, confidence)
         p_value, method = None, "point"
@@ -267,7 +267,7 @@ def compare_metric(cell: str, base: MetricRecord, cand: MetricRecord, threshold:
     else:
         ci = bootstrap_change_interval(b, c, stat, threshold.relative, confidence, _RESAMPLES)
         p_value = mann_whitney_p(b, c)
-        verdict = _verdict(base.higher_is_better, delta, threshold, ci,
+        verdict = verdict_of(base.higher_is_better, delta, threshold, ci,
                            p_value < 1 - confidence)
         method = f"bootstrap {threshold.field} + Mann-Whitney U"
     return MetricComparison(
@@ -279,7 +279,7 @@ def compare_metric(cell: str, base: MetricRecord, cand: MetricRecord, threshold:
     )
 
 
-def _verdict(higher_is_better: bool, delta: float, threshold: Threshold,
+def verdict_of(higher_is_better: bool, delta: float, threshold: Threshold,
              ci: tuple[float, float] | None = None, significant: bool = True) -> Verdict:
     """Beyond the threshold on the worse (better) side: regressed (improved). With an
     interval, that also needs the whole interval on that side of no change and a
@@ -340,26 +340,37 @@ def process_change(base: MetricRecord, cand: MetricRecord, threshold: Threshold,
     diff = float(tc.mean() - tb.mean())
     vb, vc = tb.var(ddof=1) / tb.size, tc.var(ddof=1) / tc.size
     se = math.sqrt(vb + vc)
-    if se == 0:
-        lo = hi = diff
-        p_value = 1.0 if diff == 0 else 0.0
-    else:
-        from scipy.stats import t
-
-        df = (vb + vc) ** 2 / (vb**2 / (tb.size - 1) + vc**2 / (tc.size - 1))
-        half = student_t(confidence, df) * se
-        lo, hi, p_value = diff - half, diff + half, float(2 * t.sf(abs(diff) / se, df))
-    back = (lambda x: math.exp(x) - 1) if threshold.relative else (lambda x: x)
-    level = (lambda x: math.exp(x.mean())) if threshold.relative else (lambda x: x.mean())
+    df = (vb + vc) ** 2 / (vb**2 / (tb.size - 1) + vc**2 / (tc.size - 1)) if se else 1
+    lo, hi, p_value = t_interval(diff, se, df, confidence)
+    back, level = scales(threshold.relative)
     return ProcessChange(
         level(tb), level(tc), back(diff), (back(lo), back(hi)), p_value,
         p_value < 1 - confidence, f"Welch t over per-process {threshold.field}s "
         f"({tb.size} vs {tc.size} processes)", tb.size, tc.size)
 
 
+def t_interval(diff: float, se: float, df: float, confidence: float
+               ) -> tuple[float, float, float]:
+    """(low, high, two-sided p) of a difference with standard error `se` (Student t)."""
+    if se == 0:
+        return diff, diff, 1.0 if diff == 0 else 0.0
+    from scipy.stats import t
+
+    half = student_t(confidence, df) * se
+    return diff - half, diff + half, float(2 * t.sf(abs(diff) / se, df))
+
+
+def scales(relative: bool):
+    """(a difference of logs -> a relative change, values -> their level) for a relative
+    threshold, whose tests run on logs; identity and the mean for an absolute one."""
+    if relative:
+        return (lambda x: math.exp(x) - 1), (lambda x: math.exp(x.mean()))
+    return (lambda x: x), (lambda x: x.mean())
+
+
 def process_row(cell: str, base: MetricRecord, threshold: Threshold,
          found: ProcessChange) -> MetricComparison:
-    verdict = _verdict(base.higher_is_better, found.change, threshold, found.ci,
+    verdict = verdict_of(base.higher_is_better, found.change, threshold, found.ci,
                        found.significant)
     return MetricComparison(
         cell=cell, metric=metric_label(base), unit=base.unit,

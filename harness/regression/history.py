@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.regression.compare import MetricComparison, _verdict
+from harness.regression.compare import MetricComparison, verdict_of
 from harness.regression.steps import Step, noise_of, robust_sd, segments
 from harness.results.identity import label, match_key, metric_label
 from harness.schema import CellResult, MetricRecord
@@ -43,7 +43,7 @@ Key = tuple[str, str]
 
 def clean(cell: CellResult) -> bool:
     """Whether a stored cell's timings may serve as history: ok and not contended."""
-    return cell.status == "ok" and not (cell.health or {}).get("contended")
+    return cell.status == "ok" and not cell.contended
 
 
 def requested(*runs: list[CellResult]) -> bool:
@@ -147,7 +147,7 @@ def judge_metric(cell: CellResult, points: list[Point], night: MetricRecord,
         delta, half = tonight / level - 1, spread / level
     else:
         delta, half = tonight - level, spread
-    verdict = _verdict(night.higher_is_better, delta, threshold, (delta - half, delta + half))
+    verdict = verdict_of(night.higher_is_better, delta, threshold, (delta - half, delta + half))
     steps = [Step(b.start, a.level, b.level) for a, b in zip(parts, parts[1:], strict=False)]
     return HistoryRow(
         cell=label(cell), metric=metric_label(night.name, night.tags), unit=night.unit,

@@ -91,7 +91,7 @@ def judge(run_dir: Path, profile_id: str, failed: int, results_root: Path,
 def contended_cells(cells: list[CellResult]) -> list[str]:
     out = []
     for cell in cells:
-        if cell.health and cell.health.get("contended"):
+        if cell.contended:
             reasons = "; ".join(str(r) for r in cell.health.get("reasons") or [])
             out.append(f"{label(cell)}: {reasons or 'the machine was busy'}")
     return out

@@ -7,7 +7,7 @@ That drift cancels in the ratio of the two: for each process index i,
 r_i = log(stat(B_i) / stat(A_i)), stat being the threshold's statistic (median) over that
 process's samples. The change is exp(mean r) - 1, with the Student-t interval of the mean
 (df = N - 1) turned back the same way; it is significant when that interval excludes no
-change. Verdicts follow `harness.regression.compare._verdict`, and a contended cell on
+change. Verdicts follow `harness.regression.compare.verdict_of`, and a contended cell on
 either side has inconclusive speed and latency rows, as in `compare`.
 """
 
@@ -26,10 +26,11 @@ from harness.regression.compare import (
     compare_metric,
     process_row,
     process_values,
+    scales,
+    t_interval,
 )
 from harness.regression.noise import NoiseFloor
 from harness.schema import CellResult, MetricRecord
-from harness.stats import student_t
 from harness.thresholds import Judgement, RegressionConfig, Threshold
 
 SIDES = ("A", "B")
@@ -50,17 +51,9 @@ def paired_change(a_values: list[float], b_values: list[float], threshold: Thres
         a, b = np.log(a), np.log(b)
     diffs = b - a
     mean = float(diffs.mean())
-    se = float(diffs.std(ddof=1)) / math.sqrt(n)
-    if se == 0:
-        lo = hi = mean
-        p_value = 1.0 if mean == 0 else 0.0
-    else:
-        from scipy.stats import t
-
-        half = student_t(confidence, n - 1) * se
-        lo, hi, p_value = mean - half, mean + half, float(2 * t.sf(abs(mean) / se, n - 1))
-    back = (lambda x: math.exp(x) - 1) if threshold.relative else (lambda x: x)
-    level = (lambda x: math.exp(x.mean())) if threshold.relative else (lambda x: x.mean())
+    lo, hi, p_value = t_interval(mean, float(diffs.std(ddof=1)) / math.sqrt(n), n - 1,
+                                 confidence)
+    back, level = scales(threshold.relative)
     return ProcessChange(level(a), level(b), back(mean), (back(lo), back(hi)), p_value,
                          lo > 0 or hi < 0, f"paired t over {n} processes' "
                          f"{threshold.field}s (B/A of each)", n, n)

@@ -167,7 +167,7 @@ def finish(pending: Pending) -> None:
     else:
         job.store.append(result)
     job.observer.cell_finished(result)
-    job.summary.contended += bool(result.health and result.health.get("contended"))
+    job.summary.contended += result.contended
     if result.status == "ok":
         job.summary.ok += 1
     else:
