@@ -6,7 +6,8 @@ trial to OUT/trials.jsonl and a summary to OUT/summary.md:
 - contention: `harness run suites/smoke.yaml` quiet, beside one busy process per core, and
   beside a niced compiler; how many timed cells each way are marked `contended`.
 - quota: the decode slowdown a cgroup v1 CPU quota really causes (a long `harness ab`
-  with many processes per quota), to choose the quotas of the phases below.
+  with many processes per quota), to choose the quotas of the phases below (about -10 %
+  for ab; about -20 %, -10 % and -30 % for the slowed nights).
 - ab: `harness ab` with side B's worker in a quota-limited cgroup (its `python:` is a
   wrapper that joins the cgroup; the harness knows nothing of it): how many trials are
   called regressed; and A/A trials with no quota: how many are (falsely) called regressed.
@@ -17,7 +18,8 @@ trial to OUT/trials.jsonl and a summary to OUT/summary.md:
   several processes) against the spread across separate runs.
 
     python benchmarks/trust.py --out ~/trust-bench [--phases contention,quota,ab,nightly,interleave]
-        [--trials 10] [--contention-runs 20]
+        [--trials 10] [--contention-runs 20] [--ab-processes 8] [--calibrate-runs 6]
+        [--nightly-quotas CORES:NIGHTS,...]
 
 Needs root and cgroup v1's cpu controller (/sys/fs/cgroup/cpu) for the quota phases.
 """
@@ -201,6 +203,7 @@ def _decode_changes(results: Path) -> list[float]:
 
 
 def quota(bench: Bench, quotas: list[float]) -> dict[float, float]:
+    """The decode change each quota causes, from one long `harness ab` per quota."""
     bench.say("## Quota: decode slowdown by cgroup CPU quota (harness ab, 10 processes)")
     group = cgroup("harness-trust-ab")
     found = {}
@@ -211,14 +214,20 @@ def quota(bench: Bench, quotas: list[float]) -> dict[float, float]:
     return found
 
 
-def ab(bench: Bench, cores: float, trials: int) -> None:
+def nearest(found: dict[float, float], target: float) -> float:
+    """The quota whose measured decode change is nearest `target` (a negative fraction)."""
+    return min(found, key=lambda cores: abs(found[cores] - target))
+
+
+def ab(bench: Bench, cores: float, trials: int, processes: int) -> None:
     group = cgroup("harness-trust-ab")
-    bench.say(f"## A/B: B limited to {cores:g} cores; {trials} trials each way")
+    bench.say(f"## A/B: B limited to {cores:g} cores; {trials} trials each way, "
+              f"{processes} processes per side")
     for quota_, tag in ((cores, "slowed"), (None, "A/A")):
         called = 0
         times, changes = [], []
         for _ in range(trials):
-            code, took, change = ab_trial(bench, group, quota_, 6, tag)
+            code, took, change = ab_trial(bench, group, quota_, processes, tag)
             called += code == 1
             times.append(took)
             changes += change
@@ -226,7 +235,7 @@ def ab(bench: Bench, cores: float, trials: int) -> None:
                   f"median {statistics.median(changes):+.1%}; trial {max(times):.0f} s at most")
 
 
-def nightly(bench: Bench, trials: int, slowdowns: dict[float, int]) -> None:
+def nightly(bench: Bench, trials: int, slowdowns: dict[float, int], runs: int) -> None:
     """`slowdowns`: quota in cores -> how many slowed nights at it."""
     work = bench.out / "nightly"
     if work.exists():
@@ -242,7 +251,7 @@ def nightly(bench: Bench, trials: int, slowdowns: dict[float, int]) -> None:
     profiles = work / "profiles"
     common = ["--results-dir", str(clean), "--profiles-dir", str(profiles)]
     set_quota(group, None)
-    code, took, out = harness(["calibrate", str(suite), "--runs", "6", *common], 3600)
+    code, took, out = harness(["calibrate", str(suite), "--runs", str(runs), *common], 3600)
     bench.record("calibrate", exit=code, seconds=took, output=out[-6000:])
     bench.say(f"## Nightly: suites/nightly.yaml, auto thresholds\n- calibrate ({took:.0f} s):")
     bench.say("```\n" + out.strip()[-3000:] + "\n```")
@@ -257,6 +266,8 @@ def nightly(bench: Bench, trials: int, slowdowns: dict[float, int]) -> None:
     bench.say(f"- identical: {false} of {trials} called regressed")
     for cores, nights in slowdowns.items():
         called = 0
+        changes: list[float] = []
+        times: list[float] = []
         for i in range(nights):
             trial = work / "trial"
             if trial.exists():
@@ -270,9 +281,27 @@ def nightly(bench: Bench, trials: int, slowdowns: dict[float, int]) -> None:
             finally:
                 set_quota(group, None)
             called += code == 1
+            change = _night_change(trial, clean)
+            changes.append(change)
+            times.append(took)
             bench.record("nightly", tag="slowed", quota=cores, night=i, exit=code,
-                         seconds=took, output=out[-3000:])
-        bench.say(f"- quota {cores:g} cores: {called} of {nights} called regressed")
+                         seconds=took, decode_change=change, output=out[-3000:])
+        bench.say(f"- quota {cores:g} cores: {called} of {nights} called regressed; decode "
+                  f"change vs the clean nights' median: "
+                  f"{', '.join(f'{c:+.1%}' for c in changes)}; {max(times):.0f} s at most")
+
+
+def _night_change(trial: Path, clean: Path) -> float:
+    """The newest night's median decode tokens/s (mean over cells) vs the median of the
+    clean nights."""
+    from harness.results.query import list_runs, load_run
+
+    def decode(run) -> float:
+        return statistics.fmean(m.median for c in load_run(run.dir) for m in c.metrics
+                                if m.name == "decode_tokens_per_s")
+
+    level = statistics.median(decode(run) for run in list_runs(clean, plan_name="nightly"))
+    return decode(list_runs(trial, plan_name="nightly")[-1]) / level - 1
 
 
 def interleave(bench: Bench, trials: int) -> None:
@@ -327,8 +356,12 @@ def main() -> None:
     parser.add_argument("--contention-runs", type=int, default=20)
     parser.add_argument("--ab-quota", type=float, default=None,
                         help="cores for the A/B phase (default: from the quota phase)")
-    parser.add_argument("--nightly-quotas", default="1.6:10,1.8:5,1.4:5",
-                        help="cores:nights for slowed nightly runs")
+    parser.add_argument("--ab-processes", type=int, default=8)
+    parser.add_argument("--calibrate-runs", type=int, default=6)
+    parser.add_argument("--nightly-quotas", default=None,
+                        help="cores:nights for slowed nightly runs (default: the quotas "
+                             "nearest -20 %% (10 nights), -10 %% and -30 %% (5 each) in the "
+                             "quota phase, else 1.7:10,1.8:5,1.6:5)")
     args = parser.parse_args()
     bench = Bench(args.out.expanduser())
     phases = args.phases.split(",")
@@ -337,16 +370,22 @@ def main() -> None:
     if "contention" in phases:
         contention(bench, args.contention_runs)
     chosen = args.ab_quota
+    slow = {1.7: 10, 1.8: 5, 1.6: 5}
     if "quota" in phases:
-        found = quota(bench, [1.8, 1.6])
-        chosen = min(found, key=lambda c: abs(found[c] + 0.10))
-        bench.say(f"- chosen for about -10 %: {chosen:g} cores")
-    if "ab" in phases:
-        ab(bench, chosen or 1.8, args.trials)
-    if "nightly" in phases:
+        found = quota(bench, [1.8, 1.7, 1.6])
+        chosen = nearest(found, -0.10)
+        slow = {nearest(found, -0.20): 10}
+        for target in (-0.10, -0.30):
+            slow.setdefault(nearest(found, target), 5)
+        bench.say(f"- chosen for about -10 %: {chosen:g} cores; nightly quotas "
+                  f"{', '.join(f'{c:g}' for c in slow)}")
+    if args.nightly_quotas:
         slow = {float(c): int(n) for c, n in
                 (part.split(":") for part in args.nightly_quotas.split(","))}
-        nightly(bench, args.trials, slow)
+    if "ab" in phases:
+        ab(bench, chosen or 1.8, args.trials, args.ab_processes)
+    if "nightly" in phases:
+        nightly(bench, args.trials, slow, args.calibrate_runs)
     if "interleave" in phases:
         interleave(bench, args.trials)
 
