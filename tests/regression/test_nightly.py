@@ -34,20 +34,22 @@ backends:
 suites:
   throughput: {{prompt_lengths: [32], gen_tokens: 32, repetitions: 8}}
 regression:
-  thresholds: {{default: "median:40%"}}
+  thresholds: {{default: "median:70%"}}
 health: {{max_other_cpu: 0.6, max_steal: 0.5}}
 """
 # Above this VM's run-to-run drift: two identical runs here differed by 11 % in prefill
-# tokens/s once and by 30 % (interval -34..-25 %) on 2026-11-23, with tight intervals (the
-# machine, not the samples, moved). The slowed night stops the worker 60 % of the time,
-# about -60 %, well past the threshold. One engine thread, because with two llama.cpp's
+# tokens/s once, by 30 % (interval -34..-25 %) on 2026-11-23 and by 57 % prefill / 41 %
+# decode 20 s apart on 2026-12-02, every cell `quiet` (the host, not the guest, was busy).
+# The slowed night stops the worker 90 % of the time, about -90 %, past the threshold even
+# if the baseline ran in such a slow spell (0.1 / 0.6: -83 %). Sensitivity is measured in
+# benchmarks/trust.py, not here. One engine thread, because with two llama.cpp's
 # spinning barrier waits a whole time slice for a descheduled thread at every op. Only two
 # clean nights precede the slowed one, so it is judged against the baseline (history needs
 # three); tests/regression/test_steps.py covers the history verdicts. The health limits
 # are loose so that tests running beside these on a shared machine do not make the quiet
 # nights contended; two busy processes per CPU beside one engine thread take about 80 %
 # (more would starve the harness itself and slow the whole night down).
-DUTY = "0.6"
+DUTY = "0.9"
 WRAPPER = """\
 #!{python}
 # Runs the cell's worker. With HARNESS_TEST_DUTY=F, a forked helper stops the worker (all
