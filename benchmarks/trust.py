@@ -18,7 +18,8 @@ trial to OUT/trials.jsonl and a summary to OUT/summary.md:
   several processes) against the spread across separate runs.
 
     python benchmarks/trust.py --out ~/trust-bench [--phases contention,quota,ab,nightly,interleave]
-        [--trials 10] [--contention-runs 20] [--ab-processes 8] [--calibrate-runs 6]
+        [--trials 10] [--contention-runs 20] [--ab-processes 8] [--ab-threads 1]
+        [--calibrate-runs 6]
         [--nightly-quotas CORES:NIGHTS,...]
 
 Needs root and cgroup v1's cpu controller (/sys/fs/cgroup/cpu) for the quota phases.
@@ -38,6 +39,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from harness.backends.base import physical_cores
+
 ROOT = Path(__file__).resolve().parent.parent
 CGROUP = Path("/sys/fs/cgroup/cpu")
 PERIOD_US = 100_000
@@ -47,7 +50,7 @@ name: {name}
 models: [smollm2-135m]
 formats: [q4_0]
 backends:
-  llama_cpp: {{threads: 2, n_ctx: 256{python}}}
+  llama_cpp: {{threads: {threads}, n_ctx: 256{python}}}
 suites:
   throughput: {{prompt_lengths: [64], gen_tokens: 32, repetitions: 5, warmup: 1}}
 regression:
@@ -167,7 +170,7 @@ def _nothing():
     yield
 
 
-def ab_trial(bench: Bench, group: Path, quota: float | None, processes: int,
+def ab_trial(bench: Bench, group: Path, quota: float | None, processes: int, threads: int,
              tag: str) -> tuple[int, float, list[float]]:
     """One `harness ab` with B's worker in `group` at `quota` cores: (exit, seconds,
     decode changes B vs A)."""
@@ -175,8 +178,9 @@ def ab_trial(bench: Bench, group: Path, quota: float | None, processes: int,
     work.mkdir(exist_ok=True)
     a = work / "a.yaml"
     b = work / "b.yaml"
-    a.write_text(AB_SUITE.format(name="ab-a", python=""))
-    b.write_text(AB_SUITE.format(name="ab-b", python=f", python: {wrapper(work / 'b.sh', group)}"))
+    a.write_text(AB_SUITE.format(name="ab-a", threads=threads, python=""))
+    b.write_text(AB_SUITE.format(name="ab-b", threads=threads,
+                                 python=f", python: {wrapper(work / 'b.sh', group)}"))
     set_quota(group, quota)
     try:
         code, took, text = harness(["ab", str(a), str(b), "--processes", str(processes),
@@ -185,7 +189,8 @@ def ab_trial(bench: Bench, group: Path, quota: float | None, processes: int,
     finally:
         set_quota(group, None)
     changes = _decode_changes(work / "results")
-    bench.record("ab", tag=tag, quota=quota, processes=processes, exit=code, seconds=took,
+    bench.record("ab", tag=tag, quota=quota, processes=processes, threads=threads, exit=code,
+                 seconds=took,
                  decode_change=changes, output=text[-3000:])
     return code, took, changes
 
@@ -202,13 +207,14 @@ def _decode_changes(results: Path) -> list[float]:
     return [b / a - 1 for a, b in zip(medians["ab-a"], medians["ab-b"], strict=True)]
 
 
-def quota(bench: Bench, quotas: list[float]) -> dict[float, float]:
+def quota(bench: Bench, quotas: list[float], threads: int) -> dict[float, float]:
     """The decode change each quota causes, from one long `harness ab` per quota."""
-    bench.say("## Quota: decode slowdown by cgroup CPU quota (harness ab, 10 processes)")
+    bench.say(f"## Quota: decode slowdown by cgroup CPU quota (harness ab, 10 processes, "
+              f"{threads} engine threads)")
     group = cgroup("harness-trust-ab")
     found = {}
     for cores in quotas:
-        _, took, changes = ab_trial(bench, group, cores, 10, "quota")
+        _, took, changes = ab_trial(bench, group, cores, 10, threads, "quota")
         found[cores] = changes[0] if changes else float("nan")
         bench.say(f"- quota {cores:g} cores: decode {found[cores]:+.1%} ({took:.0f} s)")
     return found
@@ -219,15 +225,15 @@ def nearest(found: dict[float, float], target: float) -> float:
     return min(found, key=lambda cores: abs(found[cores] - target))
 
 
-def ab(bench: Bench, cores: float, trials: int, processes: int) -> None:
+def ab(bench: Bench, cores: float, trials: int, processes: int, threads: int) -> None:
     group = cgroup("harness-trust-ab")
     bench.say(f"## A/B: B limited to {cores:g} cores; {trials} trials each way, "
-              f"{processes} processes per side")
+              f"{processes} processes per side, {threads} engine threads")
     for quota_, tag in ((cores, "slowed"), (None, "A/A")):
         called = 0
         times, changes = [], []
         for _ in range(trials):
-            code, took, change = ab_trial(bench, group, quota_, processes, tag)
+            code, took, change = ab_trial(bench, group, quota_, processes, threads, tag)
             called += code == 1
             times.append(took)
             changes += change
@@ -357,11 +363,15 @@ def main() -> None:
     parser.add_argument("--ab-quota", type=float, default=None,
                         help="cores for the A/B phase (default: from the quota phase)")
     parser.add_argument("--ab-processes", type=int, default=8)
+    parser.add_argument("--ab-threads", type=int, default=1,
+                        help="engine threads in the A/B and quota phases (1: llama.cpp's "
+                             "spinning barrier makes 2 threads on 2 cores noisier)")
     parser.add_argument("--calibrate-runs", type=int, default=6)
     parser.add_argument("--nightly-quotas", default=None,
                         help="cores:nights for slowed nightly runs (default: the quotas "
-                             "nearest -20 %% (10 nights), -10 %% and -30 %% (5 each) in the "
-                             "quota phase, else 1.7:10,1.8:5,1.6:5)")
+                             "nearest -20 %% (10 nights), -10 %% and -30 %% (5 each) in a "
+                             "quota phase run with the nightly suite's threads (--ab-threads "
+                             "= physical cores), else 1.7:10,1.8:5,1.6:5)")
     args = parser.parse_args()
     bench = Bench(args.out.expanduser())
     phases = args.phases.split(",")
@@ -372,18 +382,21 @@ def main() -> None:
     chosen = args.ab_quota
     slow = {1.7: 10, 1.8: 5, 1.6: 5}
     if "quota" in phases:
-        found = quota(bench, [1.8, 1.7, 1.6])
+        threads = args.ab_threads
+        found = quota(bench, [round(threads * share, 2) for share in (0.9, 0.85, 0.8)], threads)
         chosen = nearest(found, -0.10)
-        slow = {nearest(found, -0.20): 10}
-        for target in (-0.10, -0.30):
-            slow.setdefault(nearest(found, target), 5)
-        bench.say(f"- chosen for about -10 %: {chosen:g} cores; nightly quotas "
-                  f"{', '.join(f'{c:g}' for c in slow)}")
+        bench.say(f"- chosen for about -10 %: {chosen:g} cores")
+        if threads == physical_cores():  # the nightly suite's engine threads
+            slow = {nearest(found, -0.20): 10}
+            for target in (-0.10, -0.30):
+                slow.setdefault(nearest(found, target), 5)
+            bench.say(f"- nightly quotas {', '.join(f'{c:g}' for c in slow)}")
     if args.nightly_quotas:
         slow = {float(c): int(n) for c, n in
                 (part.split(":") for part in args.nightly_quotas.split(","))}
     if "ab" in phases:
-        ab(bench, chosen or 1.8, args.trials, args.ab_processes)
+        ab(bench, chosen or 0.9 * args.ab_threads, args.trials, args.ab_processes,
+           args.ab_threads)
     if "nightly" in phases:
         nightly(bench, args.trials, slow, args.calibrate_runs)
     if "interleave" in phases:
