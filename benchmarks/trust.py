@@ -190,21 +190,25 @@ def ab_trial(bench: Bench, group: Path, quota: float | None, processes: int, thr
         set_quota(group, None)
     changes = _decode_changes(work / "results")
     bench.record("ab", tag=tag, quota=quota, processes=processes, threads=threads, exit=code,
-                 seconds=took,
-                 decode_change=changes, output=text[-3000:])
+                 seconds=took, decode_change=changes, output=text[-3000:])
     return code, took, changes
 
 
 def _decode_changes(results: Path) -> list[float]:
     """Median decode tokens/s of the newest B run vs the newest A run."""
-    from harness.results.query import list_runs, load_run
+    from harness.results.query import list_runs
 
-    medians = {}
-    for name in ("ab-a", "ab-b"):
-        run = list_runs(results, plan_name=name)[-1]
-        medians[name] = [m.median for c in load_run(run.dir) for m in c.metrics
-                         if m.name == "decode_tokens_per_s"]
+    medians = {name: _decode_medians(list_runs(results, plan_name=name)[-1])
+               for name in ("ab-a", "ab-b")}
     return [b / a - 1 for a, b in zip(medians["ab-a"], medians["ab-b"], strict=True)]
+
+
+def _decode_medians(run) -> list[float]:
+    """A stored run's median decode tokens/s, one per cell."""
+    from harness.results.query import load_run
+
+    return [m.median for c in load_run(run.dir) for m in c.metrics
+            if m.name == "decode_tokens_per_s"]
 
 
 def quota(bench: Bench, quotas: list[float], threads: int) -> dict[float, float]:
@@ -300,11 +304,10 @@ def nightly(bench: Bench, trials: int, slowdowns: dict[float, int], runs: int) -
 def _night_change(trial: Path, clean: Path) -> float:
     """The newest night's median decode tokens/s (mean over cells) vs the median of the
     clean nights."""
-    from harness.results.query import list_runs, load_run
+    from harness.results.query import list_runs
 
     def decode(run) -> float:
-        return statistics.fmean(m.median for c in load_run(run.dir) for m in c.metrics
-                                if m.name == "decode_tokens_per_s")
+        return statistics.fmean(_decode_medians(run))
 
     level = statistics.median(decode(run) for run in list_runs(clean, plan_name="nightly"))
     return decode(list_runs(trial, plan_name="nightly")[-1]) / level - 1
