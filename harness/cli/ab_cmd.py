@@ -22,13 +22,18 @@ def ab(
     show_all: bool = typer.Option(True, "--all/--changed", help="list unchanged metrics too"),
     html_out: Path = typer.Option(None, "--html", help="also write the comparison as HTML"),
     json_out: Path = typer.Option(None, "--json", help="also write the comparison as JSON"),
+    lockstep: bool = typer.Option(
+        True, "--lockstep/--no-lockstep", help="run process i of A and of B at once, taking "
+        "turns repetition by repetition (default); --no-lockstep runs them one after the other"),
 ) -> None:
     """Run A's and B's cells interleaved in one job and judge B against A, cell by cell.
 
     Cells pair by position (both files must expand to the same number of cells). Process i
-    of an A cell runs beside process i of its B cell, so the machine's drift cancels in
-    their ratio: each speed and latency metric gets a paired t interval of the log ratio
-    B/A of per-process medians over the N processes. Exit 1 when B regressed."""
+    of an A cell runs beside process i of its B cell, by default in lockstep: both start
+    together and hand the machine back and forth before every timed repetition, so each
+    repetition of A sits next to one of B and the machine's drift cancels in their ratio.
+    Each speed and latency metric gets a paired t interval of the log ratio B/A of
+    per-process medians over the N processes. Exit 1 when B regressed."""
     from harness.config import load_plan
     from harness.errors import UsageError
     from harness.matrix import expand
@@ -44,7 +49,7 @@ def ab(
                          "suite files with the same number of cells")
     config = _config(plan_a.regression, threshold)
     summary_a, summary_b = _run(plan_a, matrix_a, plan_b, matrix_b, results_dir,
-                                profiles_dir, processes)
+                                profiles_dir, processes, lockstep)
     a_cells = _in_matrix_order(load_run(summary_a.dir), matrix_a)
     b_cells = _in_matrix_order(load_run(summary_b.dir), matrix_b)
     noise = NoiseFloor.load(profiles_dir, summary_a.profile_id, plan_a.name, str(suite_a))
@@ -56,7 +61,8 @@ def ab(
             console.print(f"pair: A {a.label()} with B {b.label()}", highlight=False,
                           markup=False)
     console.print(f"A: {suite_a} run {summary_a.run_id}; B: {suite_b} run "
-                  f"{summary_b.run_id}; {processes} processes interleaved",
+                  f"{summary_b.run_id}; {processes} processes "
+                  f"{'in lockstep' if lockstep else 'interleaved'}",
                   highlight=False, markup=False)
     print_comparison(comparison, show_all)
     write_comparison(comparison, html_out, json_out, profiles_dir=profiles_dir)
@@ -65,7 +71,7 @@ def ab(
 
 
 def _run(plan_a, matrix_a, plan_b, matrix_b, results_dir: Path, profiles_dir: Path,
-         processes: int):
+         processes: int, lockstep: bool):
     """Both plans in one job, interleaved; (summary of A, summary of B)."""
     from harness.cli.progress import make_observer
     from harness.cli.run_cmd import preflight_for
@@ -76,7 +82,8 @@ def _run(plan_a, matrix_a, plan_b, matrix_b, results_dir: Path, profiles_dir: Pa
         with observer.progress:
             summaries = run_plans([(plan_a, matrix_a), (plan_b, matrix_b)], results_dir,
                                   profiles_dir, observer=observer, processes=processes,
-                                  preflight=preflight_for(plan_a, matrix_a))
+                                  preflight=preflight_for(plan_a, matrix_a),
+                                  lockstep=lockstep)
     except KeyboardInterrupt:
         console.print(f"interrupted: finished cells are stored under {results_dir}/",
                       highlight=False, markup=False)

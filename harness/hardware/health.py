@@ -150,21 +150,59 @@ def _snapshot(tree: bool, parent_pid: int | None) -> dict:
 class HealthWindow:
     """`with HealthWindow(limits, parent_pid) as window: ...`; then `window.result` is the
     health dict (see `health()`). `tree=False` counts only this process as "own" (the
-    preflight, whose caller's children are not the harness's)."""
+    preflight, whose caller's children are not the harness's). `pause()` and `resume()`
+    leave spans out (a lockstep worker's waits, while its partner runs); `paused=True`
+    starts it paused."""
 
-    def __init__(self, limits: dict, parent_pid: int | None = None, tree: bool = True):
+    def __init__(self, limits: dict, parent_pid: int | None = None, tree: bool = True,
+                 paused: bool = False):
         self.limits = limits
         self.parent_pid = parent_pid or None
-        self.tree = tree
+        self.tree, self.paused = tree, paused
         self.result: dict | None = None
+        self._spans: list[tuple[dict, dict]] = []
+        self._start: dict | None = None
 
     def __enter__(self) -> HealthWindow:
-        self._start = _snapshot(self.tree, self.parent_pid)
+        if not self.paused:
+            self.resume()
         return self
 
+    def resume(self) -> None:
+        self._start, self.paused = _snapshot(self.tree, self.parent_pid), False
+
+    def pause(self) -> None:
+        if self._start is not None:
+            self._spans.append((self._start, _snapshot(self.tree, self.parent_pid)))
+        self._start, self.paused = None, True
+
     def __exit__(self, *exc) -> None:
-        end = _snapshot(self.tree, self.parent_pid)
-        self.result = health(self._start, end, self.limits)
+        self.pause()
+        if self._spans:
+            self.result = health(*_joined(self._spans), self.limits)
+
+
+def _joined(spans: list[tuple[dict, dict]]) -> tuple[dict, dict]:
+    """Two snapshots whose differences are the sums over the spans (one span: itself)."""
+    if len(spans) == 1:
+        return spans[0]
+    first, last = spans[0][0], spans[-1][1]
+    stats = [(s["stat"], e["stat"]) for s, e in spans]
+    stat = None
+    if all(s is not None and e is not None for s, e in stats):
+        stat = ({k: sum(e[0][k] - s[0][k] for s, e in stats) for k in _STAT_FIELDS},
+                stats[0][0][1])
+    throttles = [(s["throttle"], e["throttle"]) for s, e in spans]
+    known = all(s is not None and e is not None for s, e in throttles)
+    start = {"time": 0.0, "stat": stat and ({k: 0.0 for k in _STAT_FIELDS}, stat[1]),
+             "own_s": 0.0, "mhz": [m for s, _ in spans for m in s["mhz"]],
+             "throttle": 0 if known else None, "gpus": first["gpus"]}
+    end = {"time": sum(e["time"] - s["time"] for s, e in spans), "stat": stat,
+           "own_s": sum(e["own_s"] - s["own_s"] for s, e in spans),
+           "mhz": [m for _, e in spans for m in e["mhz"]],
+           "throttle": sum(e - s for s, e in throttles) if known else None,
+           "gpus": last["gpus"]}
+    return start, end
 
 
 def health(start: dict, end: dict, limits: dict) -> dict:

@@ -5,7 +5,9 @@ processes, one per round; round r runs every timed cell of every job once, jobs
 interleaved cell by cell (A1 B1 A2 B2 ...) and each pair's order swapped in odd rounds
 (B1 A1 B2 A2 ...), so slow drift of the machine (heat, a neighbour, a cron job) falls
 on every cell, and on both sides of an A/B, alike (asv's --interleave-processes).
-Untimed cells run once, in round 0.
+Untimed cells run once, in round 0. In lockstep (`harness ab`), A_i and B_i run at once
+and take turns repetition by repetition (harness.runner.turns), which pairs them closer
+still.
 
 A cell is stored once, when its last process has finished (or as soon as one fails).
 An interrupted run keeps the cells stored so far; the processes already run of a cell
@@ -27,7 +29,7 @@ from harness.formats import resolve
 from harness.matrix import Cell
 from harness.registry import registry
 from harness.results.store import RunStore
-from harness.runner.child import ChildOutcome, run_child
+from harness.runner.child import ChildOutcome, run_child, run_children
 from harness.runner.locks import MachineLock
 from harness.runner.record import cell_result, now
 
@@ -90,29 +92,44 @@ class Pending:
     done: bool = False
 
 
-def run_rounds(cells_per_job: list[list[Pending]]) -> None:
-    """Prepare every cell's artifacts, then run the rounds, storing each cell when done."""
+def run_rounds(cells_per_job: list[list[Pending]], lockstep: bool = False) -> None:
+    """Prepare every cell's artifacts, then run the rounds, storing each cell when done.
+    With `lockstep`, the processes of one round's group of timed cells (one per job: A_i
+    and B_i of an A/B) run at once, taking turns repetition by repetition."""
     for cells in cells_per_job:
         for pending in cells:
             prepare(pending)
             if pending.error is not None:
                 finish(pending)
-    for round_, pending in interleave(cells_per_job):
-        run_process(pending, round_)
+    for round_, group in groups(cells_per_job):
+        group = [p for p in group if not p.done]
+        if lockstep and len(group) > 1 and all(p.processes > 1 for p in group):
+            run_lockstep(group, round_)
+            continue
+        for pending in group:
+            if not pending.done:
+                run_process(pending, round_)
 
 
 def interleave(cells_per_job: list[list[Pending]]) -> Iterator[tuple[int, Pending]]:
     """(round, cell) in the order they run; a cell already done (failed, or not runnable)
     is left out of the rounds that remain."""
+    for round_, group in groups(cells_per_job):
+        for pending in group:
+            if not pending.done:
+                yield round_, pending
+
+
+def groups(cells_per_job: list[list[Pending]]) -> Iterator[tuple[int, list[Pending]]]:
+    """(round, the i-th cell of every job) in the order they run, each group's order
+    swapped in odd rounds; built lazily, so a cell done meanwhile is left out."""
     rounds = max((p.processes for cells in cells_per_job for p in cells), default=0)
     for round_ in range(rounds):
         lists = [[p for p in cells if round_ < p.processes and not p.done]
                  for cells in cells_per_job]
         for i in range(max(map(len, lists), default=0)):
             group = [cells[i] for cells in lists if i < len(cells)]
-            for pending in reversed(group) if round_ % 2 else group:
-                if not pending.done:
-                    yield round_, pending
+            yield round_, list(reversed(group)) if round_ % 2 else group
 
 
 def prepare(pending: Pending) -> None:
@@ -128,22 +145,53 @@ def prepare(pending: Pending) -> None:
 
 def run_process(pending: Pending, round_: int) -> None:
     """One worker process of the cell; stores the cell after its last process or a failure."""
+    job = pending.job
+    _starting(pending, round_)
+    with job.turn():
+        outcome = run_child(_spec(pending, round_), job.plan.timeout_s,
+                            _log(pending), tick=job.observer.tick,
+                            python=interpreter(pending.cell))
+    _ended(pending, outcome)
+
+
+def run_lockstep(group: list[Pending], round_: int) -> None:
+    """One worker process of each cell of the group, at once and taking turns
+    (harness.runner.turns); each cell is stored after its last process or a failure."""
+    job = group[0].job
+    for pending in group:
+        _starting(pending, round_)
+    tasks = [(_spec(p, round_), _log(p), interpreter(p.cell)) for p in group]
+    with job.turn():
+        outcomes = run_children(tasks, max(p.job.plan.timeout_s for p in group),
+                                tick=job.observer.tick, lockstep=True)
+    for pending, outcome in zip(group, outcomes, strict=True):
+        _ended(pending, outcome)
+
+
+def _starting(pending: Pending, round_: int) -> None:
     job, cell, n = pending.job, pending.cell, pending.processes
     if not pending.started:
         pending.started = now()
     text = cell.label() + (f" (process {round_ + 1} of {n})" if n > 1 else "")
     job.observer.step(text, _estimate(job.durations.get(cell.suite)))
-    spec = {"task": "cell", "cell": cell.to_dict(), "artifact": pending.artifact,
+
+
+def _spec(pending: Pending, round_: int) -> dict:
+    return {"task": "cell", "cell": pending.cell.to_dict(), "artifact": pending.artifact,
             "extra_artifacts": pending.extra,
-            "health_limits": job.plan.health.model_dump(), "process": round_}
-    with job.turn():
-        outcome = run_child(spec, job.plan.timeout_s,
-                            job.store.dir / "logs" / f"{pending.key}.log",
-                            tick=job.observer.tick, python=interpreter(cell))
+            "health_limits": pending.job.plan.health.model_dump(), "process": round_}
+
+
+def _log(pending: Pending) -> Path:
+    return pending.job.store.dir / "logs" / f"{pending.key}.log"
+
+
+def _ended(pending: Pending, outcome: ChildOutcome) -> None:
+    job = pending.job
     if outcome.ok:
-        job.durations.setdefault(cell.suite, []).append(outcome.duration_s)
+        job.durations.setdefault(pending.cell.suite, []).append(outcome.duration_s)
     pending.outcomes.append(outcome)
-    if not outcome.ok or len(pending.outcomes) >= n:
+    if not outcome.ok or len(pending.outcomes) >= pending.processes:
         finish(pending)
 
 

@@ -99,11 +99,13 @@ def run_matrix(plan: Plan, matrix: Matrix, results_root: Path, profiles_dir: Pat
 def run_plans(jobs: list[tuple[Plan, Matrix]], results_root: Path, profiles_dir: Path,
               observer: RunObserver | None = None, lock: bool = True,
               processes: int | None = None, preflight: dict | None = None,
-              resume: str | None = None, retry_failed: bool = False) -> list[RunSummary]:
+              resume: str | None = None, retry_failed: bool = False,
+              lockstep: bool = False) -> list[RunSummary]:
     """Run several plans' matrices as one job, each into its own stored run (a summary per
     plan, in order). Timed cells run in `processes` worker processes each (default: each
     plan's own `processes`), interleaved round-robin over all plans' cells
-    (harness.runner.rounds); cells already stored by a resumed run do not run."""
+    (harness.runner.rounds), or with `lockstep` run at once, taking turns; cells already
+    stored by a resumed run do not run."""
     if processes is not None and processes < 1:
         raise UsageError(f"processes: {processes} is below 1; fix: give 1 or more")
     observer = observer or _Silent()
@@ -120,7 +122,7 @@ def run_plans(jobs: list[tuple[Plan, Matrix]], results_root: Path, profiles_dir:
             summary = RunSummary(store.run_id, store.dir, profile_id, captured)
             job = Job(plan, store, profile_id, commit, observer, summary, count, lock)
             opened.append((job, _todo(job, matrix, resume, retry_failed)))
-        run_rounds([todo for _, todo in opened])
+        run_rounds([todo for _, todo in opened], lockstep)
     finally:
         for run_lock in run_locks:
             run_lock.release()

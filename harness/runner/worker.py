@@ -23,6 +23,7 @@ from harness.formats.base import Artifact
 from harness.hardware.health import HealthWindow
 from harness.hardware.memory import MemorySampler
 from harness.registry import registry
+from harness.runner.turns import Turns
 from harness.suites.context import CellContext
 
 
@@ -49,8 +50,11 @@ def cell_task(spec: dict) -> dict:
             instance.unload()
 
     limits = spec.get("health_limits") or HealthLimits().model_dump()
-    with HealthWindow(limits, PARENT_PID) as health, \
+    with HealthWindow(limits, PARENT_PID, paused="turns" in spec) as health, \
             MemorySampler(enabled=suite_cls.samples_memory) as memory:
+        turns = Turns.from_spec(spec, waiting=health.pause, granted=health.resume)
+        take_turn = turns.take if turns else _no_turns
+        take_turn()  # in lockstep, even loading runs alone
         backend = backend_cls(config)
         params = suite_cls.params_cls.model_validate(cell["suite_params"])
         start = time.perf_counter()
@@ -59,13 +63,18 @@ def cell_task(spec: dict) -> dict:
         try:
             extra = {fmt: Artifact(**a) for fmt, a in spec.get("extra_artifacts", {}).items()}
             ctx = CellContext(artifact=artifact, load_time_s=load_time, memory=memory,
-                              seed=cell["seed"], extra_artifacts=extra, opener=opener)
+                              seed=cell["seed"], extra_artifacts=extra, opener=opener,
+                              take_turn=take_turn)
             metrics = suite_cls().measure(backend, params, ctx)
             settings = backend.settings()
         finally:
             backend.unload()
     return {"metrics": [m.to_dict() for m in metrics], "backend_settings": settings,
             "health": health.result}
+
+
+def _no_turns() -> None:
+    pass
 
 
 TASKS = {"derive": derive_task, "cell": cell_task}

@@ -27,6 +27,9 @@ class CellContext:
     """The other formats the suite's parameters asked for (`SuiteParams.extra_formats`)."""
     opener: Callable[[Artifact], AbstractContextManager[Backend]] | None = None
     """Loads another instance of the cell's backend, same settings (the worker's job)."""
+    take_turn: Callable[[], None] = lambda: None
+    """Call before each timed repetition: in lockstep (`harness ab --lockstep`) it waits
+    until the partner process has run one of its own; otherwise it returns at once."""
 
     def rng(self) -> np.random.Generator:
         return np.random.default_rng(self.seed)

@@ -81,17 +81,19 @@ class ThroughputSuite(Suite):
             raise HarnessError(f"backend {backend.name} cannot time bare prefill and decode "
                                "steps; fix: set ttft_prompt_tokens above 0 to time it through "
                                "generate")
-        metrics = self._steps(backend, params, synthetic) if steps else []
+        metrics = self._steps(backend, params, synthetic, ctx.take_turn) if steps else []
         if params.ttft_prompt_tokens:
-            metrics += self._latency(backend, params, synthetic)
+            metrics += self._latency(backend, params, synthetic, ctx.take_turn)
         return metrics
 
     @staticmethod
-    def _steps(backend: Backend, params: ThroughputParams, synthetic) -> list[Metric]:
+    def _steps(backend: Backend, params: ThroughputParams, synthetic, take_turn
+               ) -> list[Metric]:
         metrics: list[Metric] = []
         for n_prompt in params.prompt_lengths:
             samples = []
             for rep in range(params.warmup + params.repetitions):
+                take_turn()
                 tokens = synthetic(n_prompt)
                 backend.reset()
                 start = time.perf_counter()
@@ -104,6 +106,7 @@ class ThroughputSuite(Suite):
 
         samples = []
         for rep in range(params.warmup + params.repetitions):
+            take_turn()
             tokens = synthetic(params.gen_tokens + 1)
             backend.reset()
             start = time.perf_counter()
@@ -117,9 +120,11 @@ class ThroughputSuite(Suite):
         return metrics
 
     @staticmethod
-    def _latency(backend: Backend, params: ThroughputParams, synthetic) -> list[Metric]:
+    def _latency(backend: Backend, params: ThroughputParams, synthetic, take_turn
+                 ) -> list[Metric]:
         ttft, itl, rate = [], [], []
         for rep in range(params.warmup + params.repetitions):
+            take_turn()
             prompt = synthetic(params.ttft_prompt_tokens)
             start = last = time.perf_counter()
             gaps = []

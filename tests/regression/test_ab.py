@@ -46,7 +46,7 @@ def test_ab_runs_both_plans_interleaved_and_pairs_their_cells(tmp_path: Path, sm
     assert len(runs) == 2
     a_run = next(r for r, cells in runs.items() if r.endswith("-ab-a"))
     b_run = next(r for r, cells in runs.items() if r.endswith("-ab-b"))
-    assert f"A: {suite_a} run {a_run}; B: {suite_b} run {b_run}; 2 processes interleaved" \
+    assert f"A: {suite_a} run {a_run}; B: {suite_b} run {b_run}; 2 processes in lockstep" \
         in proc.stdout
     for cells in runs.values():
         assert sorted(c.suite for c in cells) == ["memory", "throughput"]
