@@ -19,6 +19,8 @@ trial to OUT/trials.jsonl and a summary to OUT/summary.md:
 
     python benchmarks/trust.py --out ~/trust-bench [--phases contention,quota,ab,nightly,interleave]
         [--trials 10] [--contention-runs 20] [--ab-processes 8] [--ab-threads 1]
+        [--quota-shares 0.9,0.85,0.8] [--ab-repetitions 5] [--ab-no-lockstep]
+        [--ab-kinds slowed,A/A]
         [--calibrate-runs 6]
         [--nightly-quotas CORES:NIGHTS,...]
 
@@ -37,6 +39,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.backends.base import physical_cores
@@ -52,7 +55,7 @@ formats: [q4_0]
 backends:
   llama_cpp: {{threads: {threads}, n_ctx: 256{python}}}
 suites:
-  throughput: {{prompt_lengths: [64], gen_tokens: 32, repetitions: 5, warmup: 1}}
+  throughput: {{prompt_lengths: [64], gen_tokens: 32, repetitions: {repetitions}, warmup: 1}}
 regression:
   thresholds: {{default: "median:5%"}}
 """
@@ -170,7 +173,17 @@ def _nothing():
     yield
 
 
-def ab_trial(bench: Bench, group: Path, quota: float | None, processes: int, threads: int,
+@dataclass(frozen=True)
+class AbShape:
+    """How each `harness ab` trial runs."""
+
+    processes: int
+    threads: int
+    repetitions: int = 5
+    lockstep: bool = True
+
+
+def ab_trial(bench: Bench, group: Path, quota: float | None, shape: AbShape,
              tag: str) -> tuple[int, float, list[float]]:
     """One `harness ab` with B's worker in `group` at `quota` cores: (exit, seconds,
     decode changes B vs A)."""
@@ -178,19 +191,23 @@ def ab_trial(bench: Bench, group: Path, quota: float | None, processes: int, thr
     work.mkdir(exist_ok=True)
     a = work / "a.yaml"
     b = work / "b.yaml"
-    a.write_text(AB_SUITE.format(name="ab-a", threads=threads, python=""))
-    b.write_text(AB_SUITE.format(name="ab-b", threads=threads,
+    common = {"threads": shape.threads, "repetitions": shape.repetitions}
+    a.write_text(AB_SUITE.format(name="ab-a", python="", **common))
+    b.write_text(AB_SUITE.format(name="ab-b", **common,
                                  python=f", python: {wrapper(work / 'b.sh', group)}"))
     set_quota(group, quota)
     try:
-        code, took, text = harness(["ab", str(a), str(b), "--processes", str(processes),
+        code, took, text = harness(["ab", str(a), str(b), "--processes", str(shape.processes),
+                                    "--lockstep" if shape.lockstep else "--no-lockstep",
                                     "--results-dir", str(work / "results"),
                                     "--profiles-dir", str(bench.out / "profiles")], 600)
     finally:
         set_quota(group, None)
     changes = _decode_changes(work / "results")
-    bench.record("ab", tag=tag, quota=quota, processes=processes, threads=threads, exit=code,
-                 seconds=took, decode_change=changes, output=text[-3000:])
+    bench.record("ab", tag=tag, quota=quota, processes=shape.processes,
+                 threads=shape.threads, repetitions=shape.repetitions,
+                 lockstep=shape.lockstep, exit=code, seconds=took, decode_change=changes,
+                 output=text[-3000:])
     return code, took, changes
 
 
@@ -211,14 +228,14 @@ def _decode_medians(run) -> list[float]:
             if m.name == "decode_tokens_per_s"]
 
 
-def quota(bench: Bench, quotas: list[float], threads: int) -> dict[float, float]:
+def quota(bench: Bench, quotas: list[float], shape: AbShape) -> dict[float, float]:
     """The decode change each quota causes, from one long `harness ab` per quota."""
-    bench.say(f"## Quota: decode slowdown by cgroup CPU quota (harness ab, 10 processes, "
-              f"{threads} engine threads)")
+    shape = replace(shape, processes=10)
+    bench.say(f"## Quota: decode slowdown by cgroup CPU quota (harness ab, {_shape(shape)})")
     group = cgroup("harness-trust-ab")
     found = {}
     for cores in quotas:
-        _, took, changes = ab_trial(bench, group, cores, 10, threads, "quota")
+        _, took, changes = ab_trial(bench, group, cores, shape, "quota")
         found[cores] = changes[0] if changes else float("nan")
         bench.say(f"- quota {cores:g} cores: decode {found[cores]:+.1%} ({took:.0f} s)")
     return found
@@ -229,15 +246,34 @@ def nearest(found: dict[float, float], target: float) -> float:
     return min(found, key=lambda cores: abs(found[cores] - target))
 
 
-def ab(bench: Bench, cores: float, trials: int, processes: int, threads: int) -> None:
+def between(found: dict[float, float], target: float) -> float | None:
+    """The quota that a straight line between the two measured quotas around `target`
+    gives for it (to 0.01 core); None when no two measured changes bracket it."""
+    points = sorted(found.items())
+    for (c1, d1), (c2, d2) in zip(points, points[1:], strict=False):
+        if min(d1, d2) <= target <= max(d1, d2) and d1 != d2:
+            return round(c1 + (target - d1) * (c2 - c1) / (d2 - d1), 2)
+    return None
+
+
+def _shape(shape: AbShape) -> str:
+    return (f"{shape.processes} processes per side "
+            f"{'in lockstep' if shape.lockstep else 'interleaved'}, {shape.repetitions} "
+            f"repetitions each, {shape.threads} engine threads")
+
+
+def ab(bench: Bench, cores: float, trials: int, shape: AbShape,
+       kinds: tuple[str, ...] = ("slowed", "A/A")) -> None:
     group = cgroup("harness-trust-ab")
     bench.say(f"## A/B: B limited to {cores:g} cores; {trials} trials each way, "
-              f"{processes} processes per side, {threads} engine threads")
+              f"{_shape(shape)}")
     for quota_, tag in ((cores, "slowed"), (None, "A/A")):
+        if tag not in kinds:
+            continue
         called = 0
         times, changes = [], []
         for _ in range(trials):
-            code, took, change = ab_trial(bench, group, quota_, processes, threads, tag)
+            code, took, change = ab_trial(bench, group, quota_, shape, tag)
             called += code == 1
             times.append(took)
             changes += change
@@ -369,6 +405,13 @@ def main() -> None:
     parser.add_argument("--ab-threads", type=int, default=1,
                         help="engine threads in the A/B and quota phases (1: llama.cpp's "
                              "spinning barrier makes 2 threads on 2 cores noisier)")
+    parser.add_argument("--quota-shares", default="0.9,0.85,0.8",
+                        help="quotas to measure, as shares of the engine's threads")
+    parser.add_argument("--ab-repetitions", type=int, default=5)
+    parser.add_argument("--ab-kinds", default="slowed,A/A",
+                        help="which A/B trials to run: slowed, A/A or both")
+    parser.add_argument("--ab-no-lockstep", action="store_true",
+                        help="run the A/B and quota trials with harness ab --no-lockstep")
     parser.add_argument("--calibrate-runs", type=int, default=6)
     parser.add_argument("--nightly-quotas", default=None,
                         help="cores:nights for slowed nightly runs (default: the quotas "
@@ -384,9 +427,15 @@ def main() -> None:
         contention(bench, args.contention_runs)
     chosen = args.ab_quota
     slow = {1.7: 10, 1.8: 5, 1.6: 5}
+    shape = AbShape(args.ab_processes, args.ab_threads, args.ab_repetitions,
+                    not args.ab_no_lockstep)
     if "quota" in phases:
         threads = args.ab_threads
-        found = quota(bench, [round(threads * share, 2) for share in (0.9, 0.85, 0.8)], threads)
+        shares = [float(x) for x in args.quota_shares.split(",")]
+        found = quota(bench, [round(threads * share, 2) for share in shares], shape)
+        guess = between(found, -0.10)
+        if abs(found[nearest(found, -0.10)] + 0.10) > 0.015 and guess not in (None, *found):
+            found.update(quota(bench, [guess], shape))  # measured too, never assumed
         chosen = nearest(found, -0.10)
         bench.say(f"- chosen for about -10 %: {chosen:g} cores")
         if threads == physical_cores():  # the nightly suite's engine threads
@@ -398,8 +447,8 @@ def main() -> None:
         slow = {float(c): int(n) for c, n in
                 (part.split(":") for part in args.nightly_quotas.split(","))}
     if "ab" in phases:
-        ab(bench, chosen or 0.9 * args.ab_threads, args.trials, args.ab_processes,
-           args.ab_threads)
+        ab(bench, chosen or 0.9 * args.ab_threads, args.trials, shape,
+           tuple(args.ab_kinds.split(",")))
     if "nightly" in phases:
         nightly(bench, args.trials, slow, args.calibrate_runs)
     if "interleave" in phases:

@@ -5,6 +5,7 @@ BOS), a cleared KV cache per repetition, warm-up runs that are not stored, and
 decode timed as bare `decode_step` calls from an empty context (no sampling).
 An engine that is not `Stepped` (one that samples after every forward pass) gets only the
 part timed through `generate`: TTFT, inter-token latency and the decode rate it streams.
+Every repetition starts with `ctx.take_turn()` (lockstep under `harness ab`).
 """
 
 from __future__ import annotations
