@@ -42,13 +42,16 @@ class Job:
 
     def __init__(self, plan: Plan, store: RunStore, profile_id: str, commit: str,
                  observer: RunObserver, summary: RunSummary, processes: int,
-                 lock: bool = True) -> None:
+                 lock: bool = True, artifacts: dict | None = None) -> None:
         self.plan, self.store, self.observer, self.summary = plan, store, observer, summary
         self.processes, self.lock = processes, lock
         self.profile_id, self.commit = profile_id, commit
         self.models = {m.name: m for m in plan.models}
         self.sources: dict[str, tuple[Path, str] | str] = {}
-        self.artifacts: dict[tuple[str, str], dict | str] = {}
+        self.artifacts: dict[tuple[str, str], dict | str] = {} if artifacts is None \
+            else artifacts
+        """(source sha256, format) -> artifact or error; shared by the jobs of one call
+        (both sides of an A/B derive or inspect a format once)."""
         self.durations: dict[str, list[float]] = {}
         self.stored: dict[str, str] = {}
         """cell key -> status of the cells the resumed run already holds."""
@@ -236,9 +239,9 @@ def _artifacts(model: str, formats: list[str], source: tuple[Path, str], job: Jo
 def _prepare(model: str, fmt: str, source: tuple[Path, str], job: Job) -> dict | str:
     """The artifact dict of (model, format), derived in a child once per run; or an error.
     Deriving holds the machine lock too: it would load the CPU under another run's cell."""
-    ident = (model, fmt)
+    path, sha = source
+    ident = (sha, fmt)
     if ident not in job.artifacts:
-        path, sha = source
         cached = resolve.artifact_path(path, sha, fmt).exists()
         job.observer.step(f"{'inspecting' if cached else 'deriving'} {model} {fmt}", None)
         spec = {"task": "derive", "source": str(path), "source_sha256": sha, "format": fmt}

@@ -112,7 +112,7 @@ def run_plans(jobs: list[tuple[Plan, Matrix]], results_root: Path, profiles_dir:
     _ignore_file_size_signal()
     profile_id, _, captured = current_profile(profiles_dir)
     commit = git_commit()
-    run_locks, opened = [], []
+    run_locks, opened, artifacts = [], [], {}
     try:
         for plan, matrix in jobs:
             count = processes or plan.processes
@@ -120,7 +120,8 @@ def run_plans(jobs: list[tuple[Plan, Matrix]], results_root: Path, profiles_dir:
                                preflight=preflight, processes=count)
             run_locks.append(lock_run(store.dir, store.run_id))
             summary = RunSummary(store.run_id, store.dir, profile_id, captured)
-            job = Job(plan, store, profile_id, commit, observer, summary, count, lock)
+            job = Job(plan, store, profile_id, commit, observer, summary, count, lock,
+                      artifacts)
             opened.append((job, _todo(job, matrix, resume, retry_failed)))
         run_rounds([todo for _, todo in opened], lockstep)
     finally:
