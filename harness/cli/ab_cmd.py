@@ -26,7 +26,7 @@ def ab(
         True, "--lockstep/--no-lockstep", help="run process i of A and of B at once, taking "
         "turns repetition by repetition (default); --no-lockstep runs them one after the other"),
 ) -> None:
-    """Run A's and B's cells interleaved in one job and judge B against A, cell by cell.
+    """Run A's and B's cells together in one job and judge B against A, cell by cell.
 
     Cells pair by position (both files must expand to the same number of cells). Process i
     of an A cell runs beside process i of its B cell, by default in lockstep: both start
@@ -72,7 +72,7 @@ def ab(
 
 def _run(plan_a, matrix_a, plan_b, matrix_b, results_dir: Path, profiles_dir: Path,
          processes: int, lockstep: bool):
-    """Both plans in one job, interleaved; (summary of A, summary of B)."""
+    """Both plans in one job, in lockstep or interleaved; (summary of A, summary of B)."""
     from harness.cli.progress import make_observer
     from harness.cli.run_cmd import preflight_for
     from harness.runner.runner import run_plans

@@ -221,3 +221,24 @@ def test_a_paused_window_leaves_out_what_ran_meanwhile() -> None:
     assert 1.2 <= paused["wall_s"] < 1.8, paused  # three spans of 0.4 s, not 3 s
     assert paused["other_cpu"] <= quiet["other_cpu"] + 0.1, (quiet, paused)
     assert open_["other_cpu"] >= 0.4, open_
+
+
+def _snap(t: float, busy_s: float, own_s: float) -> dict:
+    from harness.hardware.health import _STAT_FIELDS
+
+    stat = dict.fromkeys(_STAT_FIELDS, 0.0)
+    stat["user"] = busy_s
+    return {"time": t, "stat": (stat, 2), "own_s": own_s, "mhz": [], "throttle": None,
+            "gpus": []}
+
+
+def test_a_few_stray_clock_ticks_do_not_make_a_short_window_contended() -> None:
+    from harness.hardware.health import health
+
+    limits = {"max_other_cpu": 0.10, "max_steal": 0.05}
+    # 50 ms on 2 CPUs is 10 ticks of 10 ms: three stray ticks read as 30 % other CPU
+    short = health(_snap(0.0, 0.0, 0.0), _snap(0.05, 0.08, 0.05), limits)
+    assert short["other_cpu"] == pytest.approx(0.3) and short["contended"] is False
+    # the same share over 5 s is 150 ticks of someone else's work: contended
+    long = health(_snap(0.0, 0.0, 0.0), _snap(5.0, 8.0, 5.0), limits)
+    assert long["other_cpu"] == pytest.approx(0.3) and long["contended"] is True
