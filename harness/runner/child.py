@@ -108,9 +108,8 @@ class _Child:
 
     def finish(self, timed_out: bool = False) -> None:
         """The child exited (or ran out of time): drain its pipe and kill its group."""
-        if timed_out:
-            self.kill()
-        elif self.read_fd is not None:  # a grandchild may hold the pipe open: take what is there
+        if not timed_out and self.read_fd is not None:  # a grandchild may hold the pipe
+            # open: take what is there
             os.set_blocking(self.read_fd, False)
             try:
                 while chunk := os.read(self.read_fd, 1 << 20):
@@ -155,8 +154,9 @@ def _supervise(children: list[_Child], limit: float, tick: Callable[[float], Non
         for i, child in enumerate(children):
             if child.exited:
                 continue
-            if child.proc.poll() is not None or time.monotonic() - child.start > limit:
-                child.finish(timed_out=child.proc.poll() is None)
+            running = child.proc.poll() is None
+            if not running or time.monotonic() - child.start > limit:
+                child.finish(timed_out=running)
                 if baton is not None:
                     baton.leave(i)
         if baton is not None:

@@ -109,9 +109,8 @@ def run_rounds(cells_per_job: list[list[Pending]], lockstep: bool = False) -> No
         if lockstep and len(group) > 1 and all(p.processes > 1 for p in group):
             run_lockstep(group, round_)
             continue
-        for pending in group:
-            if not pending.done:
-                run_process(pending, round_)
+        for pending in group:  # one pending's processes never finish another
+            run_process(pending, round_)
 
 
 def interleave(cells_per_job: list[list[Pending]]) -> Iterator[tuple[int, Pending]]:
