@@ -14,7 +14,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
 
@@ -68,13 +68,18 @@ class BackendConfig(BaseModel):
                              "exec /path/to/python \"$@\"")
         return str(Path(found).absolute())
 
+    unlisted_defaults: ClassVar[dict[str, Any]] = {"python": None}
+    """Settings added after results were stored: at these values they stay out of the
+    dumped settings, so a cell's key and match key (and every stored run's resume and
+    comparison) stay what they were before the setting existed."""
+
     @model_serializer(mode="wrap")
-    def _without_unset_python(self, handler):
-        # unset, `python` stays out of the dumped settings: a cell's key and match key (and
-        # so every stored run's resume and comparison) stay what they were before it existed
+    def _without_unlisted_defaults(self, handler):
         data = handler(self)
-        if isinstance(data, dict) and data.get("python", "") is None:
-            del data["python"]
+        if isinstance(data, dict):
+            for name, default in self.unlisted_defaults.items():
+                if name in data and data[name] == default:
+                    del data[name]
         return data
 
 

@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.backends.llama_cpp import cpu_has_amx
 from harness.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,14 @@ _LAUNCH = (
     "    ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"  # PR_SET_PDEATHSIG: die with the cell
     "if os.getppid() != int(sys.argv.pop(1)):\n"
     "    sys.exit('the harness process that started this server is gone')\n"
+    "if sys.argv.pop(1) == 'no-extra-buffers':\n"  # see harness.backends.llama_cpp.repack
+    "    import llama_cpp.llama_cpp as lc\n"
+    "    defaults = lc.llama_model_default_params\n"
+    "    def without_extra_buffers():\n"
+    "        params = defaults()\n"
+    "        params.use_extra_bufts = False\n"
+    "        return params\n"
+    "    lc.llama_model_default_params = without_extra_buffers\n"
     "sys.argv[0] = 'llama_cpp.server'\n"
     "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
 )
@@ -58,7 +67,8 @@ class BundledServer:
         # a file without a name (O_TMPFILE): a killed cell leaves no log behind
         self._log = tempfile.TemporaryFile(prefix="harness-server-", suffix=".log")
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCH, str(os.getpid()), *args], stdout=self._log,
+            [sys.executable, "-c", _LAUNCH, str(os.getpid()),
+             "no-extra-buffers" if cpu_has_amx() else "extra-buffers", *args], stdout=self._log,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True, preexec_fn=_die_with_parent())
         self.url = f"http://127.0.0.1:{port}"

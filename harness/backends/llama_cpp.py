@@ -7,6 +7,7 @@ llama-bench does, so no Python sampling or bookkeeping lands inside a timing.
 from __future__ import annotations
 
 import ctypes
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -22,12 +23,31 @@ from harness.errors import BackendError
 _FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
 
 
+def cpu_has_amx() -> bool:
+    """Whether this CPU reports AMX (Linux's /proc/cpuinfo flags)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            return any(line.startswith("flags") and " amx_int8" in line for line in handle)
+    except OSError:
+        return False
+
+
 class LlamaCppConfig(BackendConfig):
     n_batch: int = Field(default=2048, ge=1, description="logical batch (llama-bench default)")
     n_ubatch: int = Field(default=512, ge=1, description="physical batch (llama-bench default)")
     flash_attn: Literal["auto", "on", "off"] = "auto"
     n_gpu_layers: int = Field(default=0, ge=-1, description="-1 offloads every layer")
     use_mmap: bool = True
+    repack: Literal["auto", "on", "off"] = Field(
+        default="auto", description="llama.cpp's extra weight buffers (repacked Q4_0 and, on "
+        "CPUs with AMX, AMX tiles); auto: on, except on CPUs with AMX, where llama.cpp's AMX "
+        "matmul crashes (llama.cpp issue 20824; seen on this project's VMs)")
+
+    unlisted_defaults: ClassVar[dict] = {**BackendConfig.unlisted_defaults, "repack": "auto"}
+
+    def extra_buffers(self) -> bool:
+        """Whether the model loads with llama.cpp's extra buffer types (`use_extra_bufts`)."""
+        return self.repack == "on" or (self.repack == "auto" and not cpu_has_amx())
 
 
 class LlamaCppBackend(KvCacheBackend):
@@ -54,6 +74,9 @@ class LlamaCppBackend(KvCacheBackend):
         mparams = lc.llama_model_default_params()
         mparams.n_gpu_layers = self.config.n_gpu_layers if self.config.n_gpu_layers >= 0 else 999
         mparams.use_mmap = self.config.use_mmap
+        mparams.use_extra_bufts = self.config.extra_buffers()
+        if not mparams.use_extra_bufts:
+            print(f"llama.cpp extra buffers off (repack: {self.config.repack})", file=sys.stderr)
         self._model = lc.llama_model_load_from_file(str(artifact).encode(), mparams)
         if not self._model:
             raise BackendError(f"llama.cpp could not load {artifact} (see its log above)")

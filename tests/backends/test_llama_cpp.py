@@ -108,3 +108,17 @@ def test_unloadable_file_is_a_backend_error(tmp_path: Path) -> None:
     with pytest.raises(BackendError, match="could not load"):
         b.load(bad)
     b.unload()
+
+
+@pytest.mark.parametrize(("repack", "amx", "extra"), [
+    ("auto", False, True), ("auto", True, False), ("on", True, True), ("off", False, False)])
+def test_extra_buffers_are_off_on_amx_cpus_unless_asked(monkeypatch, repack, amx,
+                                                        extra) -> None:
+    # llama.cpp's AMX matmul segfaults on Sapphire Rapids VMs (llama.cpp issue 20824; every
+    # prefill of this project's models crashed on 2026-12-02's VM until these were off)
+    monkeypatch.setattr("harness.backends.llama_cpp.cpu_has_amx", lambda: amx)
+    config = LlamaCppConfig(repack=repack)
+    assert config.extra_buffers() is extra
+    # at its default the setting stays out of the stored settings (cell keys unchanged)
+    assert ("repack" in config.model_dump()) is (repack != "auto")
+
