@@ -13,7 +13,10 @@ trial to OUT/trials.jsonl and a summary to OUT/summary.md:
   called regressed; and A/A trials with no quota: how many are (falsely) called regressed.
 - nightly: `harness calibrate suites/nightly.yaml`, then identical nightly runs with `auto`
   thresholds (false regressions counted), then nightly runs slowed by quotas (each judged
-  against the clean history only: the slowed run is dropped afterwards).
+  against the clean history only: the slowed run is dropped afterwards). By default each
+  night runs its throughput cells beside a reference (`regression.reference`: this
+  interpreter, outside the quota's cgroup) in lockstep; `--nightly-processes 0` judges by
+  history alone.
 - interleave: the spread of the Q8_0 / Q4_0 decode ratio within interleaved runs (one run,
   several processes) against the spread across separate runs.
 
@@ -21,7 +24,7 @@ trial to OUT/trials.jsonl and a summary to OUT/summary.md:
         [--trials 10] [--contention-runs 20] [--ab-processes 8] [--ab-threads 1]
         [--quota-shares 0.9,0.85,0.8] [--ab-repetitions 5] [--ab-no-lockstep]
         [--ab-kinds slowed,A/A]
-        [--calibrate-runs 6]
+        [--calibrate-runs 6] [--nightly-processes 5] [--nightly-repetitions 4]
         [--nightly-quotas CORES:NIGHTS,...]
 
 Needs root and cgroup v1's cpu controller (/sys/fs/cgroup/cpu) for the quota phases.
@@ -281,38 +284,56 @@ def ab(bench: Bench, cores: float, trials: int, shape: AbShape,
                   f"median {statistics.median(changes):+.1%}; trial {max(times):.0f} s at most")
 
 
-def nightly(bench: Bench, trials: int, slowdowns: dict[float, int], runs: int) -> None:
+def nightly_suite(work: Path, group: Path, processes: int, repetitions: int) -> Path:
+    """suites/nightly.yaml with every night's worker behind the cgroup wrapper (so only
+    the quota differs between nights) and, with `processes`, a reference beside it: this
+    interpreter, outside the cgroup, in lockstep with the night's throughput cells."""
+    text = (ROOT / "suites" / "nightly.yaml").read_text()
+    text = text.replace("llama_cpp: {", f"llama_cpp: {{python: "
+                        f"{wrapper(work / 'py.sh', group)}, ", 1)
+    if processes:
+        text = text.replace("repetitions: 10,", f"repetitions: {repetitions},", 1)
+        text = text.replace("regression:\n", "regression:\n  reference: {python: "
+                            f"{sys.executable}, processes: {processes}, "
+                            "suites: [throughput]}\n", 1)
+    suite = work / "nightly.yaml"
+    suite.write_text(text)
+    return suite
+
+
+def nightly(bench: Bench, trials: int, slowdowns: dict[float, int], runs: int,
+            processes: int, repetitions: int) -> None:
     """`slowdowns`: quota in cores -> how many slowed nights at it."""
     work = bench.out / "nightly"
     if work.exists():
         shutil.rmtree(work)
     work.mkdir()
     group = cgroup("harness-trust-nightly")
-    text = (ROOT / "suites" / "nightly.yaml").read_text()
-    suite = work / "nightly.yaml"
-    # every night runs through the wrapper, so only the quota differs between nights
-    suite.write_text(text.replace("llama_cpp: {", f"llama_cpp: {{python: "
-                                  f"{wrapper(work / 'py.sh', group)}, ", 1))
+    suite = nightly_suite(work, group, processes, repetitions)
     clean = work / "results"
     profiles = work / "profiles"
     common = ["--results-dir", str(clean), "--profiles-dir", str(profiles)]
     set_quota(group, None)
     code, took, out = harness(["calibrate", str(suite), "--runs", str(runs), *common], 3600)
     bench.record("calibrate", exit=code, seconds=took, output=out[-6000:])
-    bench.say(f"## Nightly: suites/nightly.yaml, auto thresholds\n- calibrate ({took:.0f} s):")
+    shape = (f"reference beside it, {processes} processes x {repetitions} repetitions"
+             if processes else "no reference")
+    bench.say(f"## Nightly: suites/nightly.yaml, auto thresholds, {shape}\n"
+              f"- calibrate ({took:.0f} s):")
     bench.say("```\n" + out.strip()[-3000:] + "\n```")
     false = 0
     for i in range(trials):
         code, took, out = harness(["nightly", str(suite), *common, "--report-dir",
                                    str(work / "reports")])
         false += code == 1
+        change = _night_changes(clean, clean)
         bench.record("nightly", tag="identical", night=i, exit=code, seconds=took,
-                     output=out[-3000:])
-        bench.say(f"- identical night {i + 1}: exit {code} ({took:.0f} s)")
+                     **change, output=out[-3000:])
+        bench.say(f"- identical night {i + 1}: exit {code} ({took:.0f} s); {_say(change)}")
     bench.say(f"- identical: {false} of {trials} called regressed")
     for cores, nights in slowdowns.items():
         called = 0
-        changes: list[float] = []
+        changes: list[dict] = []
         times: list[float] = []
         for i in range(nights):
             trial = work / "trial"
@@ -327,26 +348,54 @@ def nightly(bench: Bench, trials: int, slowdowns: dict[float, int], runs: int) -
             finally:
                 set_quota(group, None)
             called += code == 1
-            change = _night_change(trial, clean)
+            change = _night_changes(trial, clean)
             changes.append(change)
             times.append(took)
             bench.record("nightly", tag="slowed", quota=cores, night=i, exit=code,
-                         seconds=took, decode_change=change, output=out[-3000:])
-        bench.say(f"- quota {cores:g} cores: {called} of {nights} called regressed; decode "
-                  f"change vs the clean nights' median: "
-                  f"{', '.join(f'{c:+.1%}' for c in changes)}; {max(times):.0f} s at most")
+                         seconds=took, **change, output=out[-3000:])
+            bench.say(f"  - quota {cores:g}, night {i + 1}: exit {code} ({took:.0f} s); "
+                      f"{_say(change)}")
+        vs_ref = [c["vs_reference"] for c in changes if c.get("vs_reference") is not None]
+        bench.say(f"- quota {cores:g} cores: {called} of {nights} called regressed; decode vs "
+                  f"reference median {statistics.median(vs_ref) if vs_ref else float('nan'):+.1%}"
+                  f"; {max(times):.0f} s at most")
 
 
-def _night_change(trial: Path, clean: Path) -> float:
-    """The newest night's median decode tokens/s (mean over cells) vs the median of the
-    clean nights."""
-    from harness.results.query import list_runs
+def _say(change: dict) -> str:
+    ref = change.get("vs_reference")
+    return (f"decode vs clean nights' median {change['vs_history']:+.1%}"
+            + (f", vs the reference beside it {ref:+.1%}" if ref is not None else ""))
+
+
+def _night_changes(trial: Path, clean: Path) -> dict:
+    """The newest night's decode tokens/s (mean over cells of the median) against the
+    median of the clean nights, and (with a reference) its ratio to the reference run
+    beside it (mean over cells of the geometric mean of per-process ratios) - 1."""
+    import math
+
+    from harness.regression.reference import log_ratios, pair_cells
+    from harness.results.query import list_runs, load_run, resolve_run
+    from harness.results.store import read_manifest
 
     def decode(run) -> float:
         return statistics.fmean(_decode_medians(run))
 
     level = statistics.median(decode(run) for run in list_runs(clean, plan_name="nightly"))
-    return decode(list_runs(trial, plan_name="nightly")[-1]) / level - 1
+    newest = list_runs(trial, plan_name="nightly")[-1]
+    out = {"vs_history": decode(newest) / level - 1, "vs_reference": None}
+    ref_id = read_manifest(newest.dir).get("reference_run")
+    if ref_id:
+        ref = load_run(resolve_run(ref_id, trial, newest.profile_id))
+        ratios = []
+        for cell, other in pair_cells(load_run(newest.dir), ref):
+            a = next((m for m in other.metrics if m.name == "decode_tokens_per_s"), None)
+            b = next((m for m in cell.metrics if m.name == "decode_tokens_per_s"), None)
+            logs = log_ratios(b, a, "median") if a and b else []
+            if logs:
+                ratios.append(math.exp(statistics.fmean(logs)))
+        if ratios:
+            out["vs_reference"] = statistics.fmean(ratios) - 1
+    return out
 
 
 def interleave(bench: Bench, trials: int) -> None:
@@ -413,6 +462,11 @@ def main() -> None:
     parser.add_argument("--ab-no-lockstep", action="store_true",
                         help="run the A/B and quota trials with harness ab --no-lockstep")
     parser.add_argument("--calibrate-runs", type=int, default=6)
+    parser.add_argument("--nightly-processes", type=int, default=5,
+                        help="process pairs beside the reference per throughput cell of a "
+                             "night (0: no reference, history alone)")
+    parser.add_argument("--nightly-repetitions", type=int, default=4,
+                        help="throughput repetitions per process of a night with a reference")
     parser.add_argument("--nightly-quotas", default=None,
                         help="cores:nights for slowed nightly runs (default: the quotas "
                              "nearest -20 %% (10 nights), -10 %% and -30 %% (5 each) in a "
@@ -450,7 +504,8 @@ def main() -> None:
         ab(bench, chosen or 0.9 * args.ab_threads, args.trials, shape,
            tuple(args.ab_kinds.split(",")))
     if "nightly" in phases:
-        nightly(bench, args.trials, slow, args.calibrate_runs)
+        nightly(bench, args.trials, slow, args.calibrate_runs, args.nightly_processes,
+                args.nightly_repetitions)
     if "interleave" in phases:
         interleave(bench, args.trials)
 

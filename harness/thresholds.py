@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import Field as Setting
 
 from harness.suites.metrics import DEFAULT_THRESHOLDS, POINT_KINDS
 
@@ -116,6 +117,21 @@ def parse_threshold(text: str) -> Threshold:
     return Threshold(check.field, float(check.threshold), relative, str(text).strip())
 
 
+class Reference(BaseModel):
+    """`regression.reference`: a pinned install run beside each night
+    (harness.regression.reference)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    python: str
+    """The pinned install's interpreter (or a wrapper script that runs it)."""
+    processes: int = Setting(default=5, ge=2, le=100)
+    """Process pairs per timed cell: the night's ratio is their mean."""
+    suites: list[str] | None = None
+    """The suites run beside the reference (None: every timed suite of the plan); the
+    plan's other suites run once, after them, into the same run."""
+
+
 class RegressionConfig(BaseModel):
     """The `regression:` section of a suite file."""
 
@@ -131,6 +147,9 @@ class RegressionConfig(BaseModel):
     false_alarm: float = 0.01
     """The rate at which an `auto` threshold may be crossed by noise alone (sets its default
     multiple of the noise floor, and the minimum detectable effect `compare` prints)."""
+    reference: Reference | None = None
+    """`harness nightly` runs the timed cells beside this pinned install and judges speed
+    as the ratio to it (None: against the night's history alone)."""
 
     @field_validator("false_alarm")
     @classmethod

@@ -34,6 +34,7 @@ def ab(
     repetition of A sits next to one of B and the machine's drift cancels in their ratio.
     Each speed and latency metric gets a paired t interval of the log ratio B/A of
     per-process medians over the N processes. Exit 1 when B regressed."""
+    from harness.cli.run_cmd import execute_together
     from harness.config import load_plan
     from harness.errors import UsageError
     from harness.matrix import expand
@@ -48,8 +49,8 @@ def ab(
                          f"{len(matrix_b.cells)}; fix: ab pairs cells by position: give two "
                          "suite files with the same number of cells")
     config = _config(plan_a.regression, threshold)
-    summary_a, summary_b = _run(plan_a, matrix_a, plan_b, matrix_b, results_dir,
-                                profiles_dir, processes, lockstep)
+    summary_a, summary_b = execute_together([(plan_a, matrix_a), (plan_b, matrix_b)],
+                                            results_dir, profiles_dir, processes, lockstep)
     a_cells = _in_matrix_order(load_run(summary_a.dir), matrix_a)
     b_cells = _in_matrix_order(load_run(summary_b.dir), matrix_b)
     noise = NoiseFloor.load(profiles_dir, summary_a.profile_id, plan_a.name, str(suite_a))
@@ -68,27 +69,6 @@ def ab(
     write_comparison(comparison, html_out, json_out, profiles_dir=profiles_dir)
     if comparison.regressed:
         raise typer.Exit(1)
-
-
-def _run(plan_a, matrix_a, plan_b, matrix_b, results_dir: Path, profiles_dir: Path,
-         processes: int, lockstep: bool):
-    """Both plans in one job, in lockstep or interleaved; (summary of A, summary of B)."""
-    from harness.cli.progress import make_observer
-    from harness.cli.run_cmd import preflight_for
-    from harness.runner.runner import run_plans
-
-    observer = make_observer()
-    try:
-        with observer.progress:
-            summaries = run_plans([(plan_a, matrix_a), (plan_b, matrix_b)], results_dir,
-                                  profiles_dir, observer=observer, processes=processes,
-                                  preflight=preflight_for(plan_a, matrix_a),
-                                  lockstep=lockstep)
-    except KeyboardInterrupt:
-        console.print(f"interrupted: finished cells are stored under {results_dir}/",
-                      highlight=False, markup=False)
-        raise typer.Exit(130) from None
-    return summaries[0], summaries[1]
 
 
 def _in_matrix_order(cells, matrix) -> list:

@@ -18,6 +18,9 @@ def nightly(
                                  "(harness list reporters)"),
     history: int = typer.Option(20, "--history", min=0,
                                 help="earlier runs of the plan to judge speed against"),
+    reference_python: Path = typer.Option(
+        None, "--reference-python", help="interpreter of a pinned install to run the timed "
+        "cells beside, in lockstep (overrides the suite's regression.reference.python)"),
 ) -> None:
     """Run a suite and judge it; exit 1 on a regression.
 
@@ -32,9 +35,18 @@ def nightly(
     from harness.config import load_plan
     from harness.matrix import expand
     from harness.regression.nightly import judge
+    from harness.thresholds import Reference
 
     plan = load_plan(suite_file)
-    summary = execute(plan, expand(plan), results_dir, profiles_dir)
+    reference = plan.regression.reference
+    if reference_python is not None:
+        reference = Reference(python=str(reference_python.expanduser().absolute()),
+                              processes=reference.processes if reference else 5)
+    if reference is None:
+        summary = execute(plan, expand(plan), results_dir, profiles_dir)
+    else:
+        summary = _beside_reference(plan, reference, reference_python is not None,
+                                    results_dir, profiles_dir)
     write_report(plan, summary, profiles_dir, report_dir, reporter)
     verdict = judge(summary.dir, summary.profile_id, summary.failed, results_dir,
                     plan.regression, profiles_dir=profiles_dir, history=history)
@@ -57,6 +69,33 @@ def nightly(
         raise typer.Exit(1)
 
 
+def _beside_reference(plan, reference, from_option: bool, results_dir: Path,
+                      profiles_dir: Path):
+    """Run the reference's suites beside the reference install's, in lockstep, then the
+    plan's other suites into the same run; link the night's run to the reference's; the
+    night's RunSummary (its `failed` counting both parts)."""
+    from harness.cli.run_cmd import execute, execute_together, print_outcome
+    from harness.matrix import expand
+    from harness.regression.reference import reference_plans
+    from harness.results.store import read_manifest, write_manifest
+
+    where = "--reference-python" if from_option else plan.file
+    ref_plan, part = reference_plans(plan, reference, where)
+    ref, night = execute_together([(ref_plan, expand(ref_plan)), (part, expand(part))],
+                                  results_dir, profiles_dir, reference.processes)
+    write_manifest(night.dir, {**read_manifest(night.dir), "reference_run": ref.run_id})
+    console.print(f"reference: {reference.python}, {reference.processes} processes per "
+                  f"cell of {', '.join(part.suites)} in lockstep with the night's",
+                  highlight=False, markup=False, soft_wrap=True)
+    print_outcome(ref, profiles_dir)
+    if part.suites == plan.suites:
+        print_outcome(night, profiles_dir)
+        return night
+    rest = execute(plan, expand(plan), results_dir, profiles_dir, resume=night.run_id)
+    rest.failed += night.failed
+    return rest
+
+
 def _print_contended(verdict) -> None:
     if not verdict.contended:
         return
@@ -72,8 +111,16 @@ def print_history(verdict) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from harness.regression.history import MIN_POINTS
+
     runs = len(verdict.history_runs)
-    if verdict.method == "baseline":
+    if verdict.method == "reference":
+        console.print(f"judged by reference: speed and latency as ratios to the reference run "
+                      f"beside this night, against the level of those ratios over {runs} "
+                      f"earlier runs of this plan (1 until {MIN_POINTS} have one); the rest "
+                      f"against baseline {verdict.baseline_run}", highlight=False,
+                      markup=False, soft_wrap=True)
+    elif verdict.method == "baseline":
         console.print(f"judged against baseline {verdict.baseline_run}: no speed or latency "
                       f"metric has 3 clean earlier runs of this plan yet ({runs} runs)",
                       highlight=False, markup=False)

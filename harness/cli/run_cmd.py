@@ -101,8 +101,6 @@ def execute(plan, matrix, results_dir: Path, profiles_dir: Path, resume: str | N
     does without flags), so every caller's timed cells get one."""
     import inspect
 
-    from rich.text import Text
-
     from harness.cli.progress import make_observer
     from harness.runner.runner import run_matrix
 
@@ -121,6 +119,34 @@ def execute(plan, matrix, results_dir: Path, profiles_dir: Path, resume: str | N
                       f"{observer.run_id}); continue with: harness run {plan.file} --resume",
                       highlight=False, markup=False)
         raise typer.Exit(130) from None
+    print_outcome(summary, profiles_dir)
+    return summary
+
+
+def execute_together(jobs: list, results_dir: Path, profiles_dir: Path, processes: int,
+                     lockstep: bool = True) -> list:
+    """Several plans' matrices in one job, timed cells in `processes` processes each, in
+    lockstep or interleaved (harness ab; a nightly beside its reference); their
+    RunSummaries in order."""
+    from harness.cli.progress import make_observer
+    from harness.runner.runner import run_plans
+
+    observer = make_observer()
+    try:
+        with observer.progress:
+            return run_plans(jobs, results_dir, profiles_dir, observer=observer,
+                             processes=processes, preflight=preflight_for(*jobs[0]),
+                             lockstep=lockstep)
+    except KeyboardInterrupt:
+        console.print(f"interrupted: finished cells are stored under {results_dir}/",
+                      highlight=False, markup=False)
+        raise typer.Exit(130) from None
+
+
+def print_outcome(summary, profiles_dir: Path) -> None:
+    """The run's one-line outcome and its failures."""
+    from rich.text import Text
+
     if summary.profile_captured:
         console.print(f"captured hardware profile {summary.profile_id} in {profiles_dir}/")
     kept = f" ({summary.kept_failed} failed kept)" if summary.kept_failed else ""
@@ -134,7 +160,6 @@ def execute(plan, matrix, results_dir: Path, profiles_dir: Path, resume: str | N
     for failure in summary.failures:
         # Text, not markup: an error may hold "[/x]", which Rich would take for a tag
         console.print(Text.assemble(("failed", "red"), f" {failure}"), highlight=False)
-    return summary
 
 
 def write_report(plan, summary, profiles_dir: Path, report_dir: Path,

@@ -100,9 +100,17 @@ class HistoryRow:
     verdict: str
     floor_cv: float | None = None
     mde: float | None = field(default=None)
+    against: str = "history"
+    """history (absolute values) or reference (ratios to the reference run beside the night,
+    harness.regression.reference)."""
 
     @property
     def method(self) -> str:
+        if self.against == "reference":
+            level = (f"level of the last {self.segment} of {len(self.values)} clean nights"
+                     if self.segment else f"1 ({len(self.values)} clean nights of history)")
+            return (f"reference: ratio to the reference run beside it, vs the {level}; "
+                    f"paired t, noise {(self.floor_cv or 0) * 100:.2g} %")
         steps = f", {len(self.steps)} step{'s' * (len(self.steps) != 1)}" if self.steps else ""
         floor = "" if self.floor_cv is None else f", floor cv {self.floor_cv * 100:.2g} %"
         return (f"history: level of the last {self.segment} of {len(self.values)} clean "

@@ -84,8 +84,55 @@ def judge(run_dir: Path, profile_id: str, failed: int, results_root: Path,
     base = load_run(resolve_run(base_id, results_root, profile_id))
     comparison, rows, method = judge_cells(night, [cells for _, cells in earlier], base,
                                            config, noise)
+    paired = reference_rows(results_root, profile_id, run_dir, night, earlier, config)
+    if paired:
+        rows, method = _replace_rows(comparison, rows, paired), "reference"
     return NightlyVerdict(run_dir.name, profile_id, base_id, comparison, rows, bool(busy),
                           busy, method, [run_id for run_id, _ in earlier])
+
+
+def reference_rows(root: Path, profile_id: str, run_dir: Path, night: list[CellResult],
+                   earlier: list[tuple[str, list[CellResult]]], config: RegressionConfig
+                   ) -> list[HistoryRow]:
+    """The night's speed and latency rows as ratios to the reference run beside it
+    (harness.regression.reference); none when the night ran without one."""
+    from harness.regression.reference import Night, judge_against_reference, pair_cells
+
+    def pairs(run: Path, cells: list[CellResult]):
+        ref_id = read_manifest(run).get("reference_run")
+        if not ref_id:
+            return None
+        try:
+            ref = load_run(resolve_run(ref_id, root, profile_id))
+        except UsageError:  # a reference run deleted since: that night has no ratio
+            return None
+        return pair_cells(cells, ref)
+
+    tonight = pairs(run_dir, night)
+    if not tonight:
+        return []
+    history = []
+    for run_id, cells in earlier:
+        found = pairs(resolve_run(run_id, root, profile_id), cells)
+        if found:
+            history.append(Night(run_id, found))
+    return judge_against_reference(Night(run_dir.name, tonight), history, config)
+
+
+def _replace_rows(comparison: Comparison, rows: list[HistoryRow], paired: list[HistoryRow]
+                  ) -> list[HistoryRow]:
+    """`paired` in place of the comparison's rows of the same cell and metric; the history
+    rows they replace dropped."""
+    at = {(r.cell, r.metric): i for i, r in enumerate(comparison.rows)}
+    for row in paired:
+        index = at.get((row.cell, row.metric))
+        if index is None:
+            comparison.rows.append(row.to_comparison())
+        else:
+            row.mde = comparison.rows[index].mde
+            comparison.rows[index] = row.to_comparison()
+    done = {(r.cell, r.metric) for r in paired}
+    return [r for r in rows if (r.cell, r.metric) not in done] + paired
 
 
 def contended_cells(cells: list[CellResult]) -> list[str]:
@@ -136,7 +183,6 @@ def judge_cells(night: list[CellResult], history: list[list[CellResult]],
     as_requested = requested(night, *history)
     points = history_points(history, as_requested)
     night_labels = Counter(label(c) for c in night)
-    at = {(r.cell, r.metric): i for i, r in enumerate(comparison.rows)}
     rows, considered = [], 0
     for cell in night:
         # a label two cells share (other suite parameters) cannot be told apart in rows
@@ -154,15 +200,9 @@ def judge_cells(night: list[CellResult], history: list[list[CellResult]],
             considered += 1
             row = judge_metric(cell, points.get((key, name), []), metric,
                                judgement.threshold, cv, config.false_alarm)
-            if row is None:
-                continue
-            index = at.get((row.cell, row.metric))
-            if index is None:
-                comparison.rows.append(row.to_comparison())
-            else:
-                row.mde = comparison.rows[index].mde
-                comparison.rows[index] = row.to_comparison()
-            rows.append(row)
+            if row is not None:
+                rows.append(row)
+    rows = _replace_rows(comparison, [], rows)
     method = ("baseline" if not rows else "history" if len(rows) == considered
               else "history + baseline")
     return comparison, rows, method
