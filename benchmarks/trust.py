@@ -302,16 +302,21 @@ def nightly_suite(work: Path, group: Path, processes: int, repetitions: int) -> 
 
 
 def nightly(bench: Bench, trials: int, slowdowns: dict[float, int], runs: int,
-            processes: int, repetitions: int) -> None:
-    """`slowdowns`: quota in cores -> how many slowed nights at it."""
+            processes: int, repetitions: int, slowed_only: bool = False) -> None:
+    """`slowdowns`: quota in cores -> how many slowed nights at it. `slowed_only`: reuse
+    OUT/nightly's calibrated clean nights and run the slowed nights alone."""
     work = bench.out / "nightly"
+    group = cgroup("harness-trust-nightly")
+    clean = work / "results"
+    profiles = work / "profiles"
+    if slowed_only and clean.is_dir():
+        bench.say(f"## Nightly: slowed nights against the clean nights in {clean}")
+        _slowed_nights(bench, work, group, slowdowns)
+        return
     if work.exists():
         shutil.rmtree(work)
     work.mkdir()
-    group = cgroup("harness-trust-nightly")
     suite = nightly_suite(work, group, processes, repetitions)
-    clean = work / "results"
-    profiles = work / "profiles"
     common = ["--results-dir", str(clean), "--profiles-dir", str(profiles)]
     set_quota(group, None)
     code, took, out = harness(["calibrate", str(suite), "--runs", str(runs), *common], 3600)
@@ -331,6 +336,13 @@ def nightly(bench: Bench, trials: int, slowdowns: dict[float, int], runs: int,
                      **change, output=out[-3000:])
         bench.say(f"- identical night {i + 1}: exit {code} ({took:.0f} s); {_say(change)}")
     bench.say(f"- identical: {false} of {trials} called regressed")
+    _slowed_nights(bench, work, group, slowdowns)
+
+
+def _slowed_nights(bench: Bench, work: Path, group: Path, slowdowns: dict[float, int]
+                   ) -> None:
+    """Each slowed night judged against a copy of the clean nights (then dropped)."""
+    suite, clean, profiles = work / "nightly.yaml", work / "results", work / "profiles"
     for cores, nights in slowdowns.items():
         called = 0
         changes: list[dict] = []
@@ -465,6 +477,8 @@ def main() -> None:
     parser.add_argument("--nightly-processes", type=int, default=5,
                         help="process pairs beside the reference per throughput cell of a "
                              "night (0: no reference, history alone)")
+    parser.add_argument("--nightly-slowed-only", action="store_true",
+                        help="reuse OUT/nightly's clean nights: run only the slowed nights")
     parser.add_argument("--nightly-repetitions", type=int, default=4,
                         help="throughput repetitions per process of a night with a reference")
     parser.add_argument("--nightly-quotas", default=None,
@@ -505,7 +519,7 @@ def main() -> None:
            tuple(args.ab_kinds.split(",")))
     if "nightly" in phases:
         nightly(bench, args.trials, slow, args.calibrate_runs, args.nightly_processes,
-                args.nightly_repetitions)
+                args.nightly_repetitions, args.nightly_slowed_only)
     if "interleave" in phases:
         interleave(bench, args.trials)
 
