@@ -2,8 +2,13 @@
 
 Log-probabilities: the server's echo values for gemma-3-270m (a model that adds BOS)
 agree with in-process llama.cpp (flash attention off, as in the server) to a mean of
-0.003 and a max of 0.056 nats, measured here; the test allows 0.01 / 0.15. For
-SmolLM2 (no BOS) llama-cpp-python 0.3.36 shifts them by one token, and the backend
+0.003 and a max of 0.056 nats on a CPU without AMX, and to 0.062 / 0.21 on a Sapphire
+Rapids VM: the server reuses the KV cache of the prefix its alignment probe left behind
+(BOS and "The"), so the rest runs as another batch, and there llama.cpp's kernels round
+differently by batch shape (in-process llama-cpp-python gives 0.0 fresh and exactly
+0.062 / 0.21 after the same probe). The test allows 0.1 / 0.5; scores shifted by one
+token, the failure it guards against, differ by 4.8 / 14.6. For SmolLM2 (no BOS)
+llama-cpp-python 0.3.36 shifts them by one token, and the backend
 refuses to use them.
 """
 
@@ -121,7 +126,7 @@ def test_echo_logprobs_agree_with_in_process_llama_cpp_on_a_bos_model() -> None:
     try:
         assert b.bos_token() == tokens[0] and b.tokenize(TEXT) == tokens
         diff = np.abs(b.token_logprobs(tokens, first=1) - expected)
-        assert diff.mean() <= 0.01 and diff.max() <= 0.15, (diff.mean(), diff.max())
+        assert diff.mean() <= 0.1 and diff.max() <= 0.5, (diff.mean(), diff.max())
         with pytest.raises(BackendError, match="first after BOS"):
             b.token_logprobs(tokens)
     finally:
