@@ -20,8 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from llamacpp_tools import locate_or_build  # noqa: E402
-
+from harness.backends.llama_cpp_tools import locate_or_build  # noqa: E402
 from harness.formats import resolve  # noqa: E402
 from harness.registry import registry  # noqa: E402
 from harness.results.frame import load_frame  # noqa: E402

@@ -19,8 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from compare_llama_bench import artifact, run_suite  # noqa: E402
-from llamacpp_tools import locate_or_build  # noqa: E402
 
+from harness.backends.llama_cpp_tools import locate_or_build  # noqa: E402
 from harness.data.corpora import DEFAULT_CORPUS, load_text  # noqa: E402
 
 

@@ -24,7 +24,7 @@ trial to OUT/trials.jsonl and a summary to OUT/summary.md:
         [--trials 10] [--contention-runs 20] [--ab-processes 8] [--ab-threads 1]
         [--quota-shares 0.9,0.85,0.8] [--ab-repetitions 5] [--ab-no-lockstep]
         [--ab-kinds slowed,A/A]
-        [--calibrate-runs 6] [--nightly-processes 5] [--nightly-repetitions 4]
+        [--calibrate-runs 6] [--nightly-processes 4] [--nightly-repetitions 3]
         [--nightly-quotas CORES:NIGHTS,...]
 
 Needs root and cgroup v1's cpu controller (/sys/fs/cgroup/cpu) for the quota phases.
@@ -474,12 +474,12 @@ def main() -> None:
     parser.add_argument("--ab-no-lockstep", action="store_true",
                         help="run the A/B and quota trials with harness ab --no-lockstep")
     parser.add_argument("--calibrate-runs", type=int, default=6)
-    parser.add_argument("--nightly-processes", type=int, default=5,
+    parser.add_argument("--nightly-processes", type=int, default=4,
                         help="process pairs beside the reference per throughput cell of a "
                              "night (0: no reference, history alone)")
     parser.add_argument("--nightly-slowed-only", action="store_true",
                         help="reuse OUT/nightly's clean nights: run only the slowed nights")
-    parser.add_argument("--nightly-repetitions", type=int, default=4,
+    parser.add_argument("--nightly-repetitions", type=int, default=3,
                         help="throughput repetitions per process of a night with a reference")
     parser.add_argument("--nightly-quotas", default=None,
                         help="cores:nights for slowed nightly runs (default: the quotas "
