@@ -23,7 +23,7 @@ from harness.backends.base import BackendConfig
 from harness.errors import ConfigError
 from harness.models.files import model_path_problem
 from harness.models.sources import HubFile, LocalFile, ModelSource
-from harness.registry import registry
+from harness.registry import plugin_name, registry
 from harness.results.identity import requested_settings
 from harness.suites.base import SuiteParams
 from harness.thresholds import RegressionConfig
@@ -331,7 +331,7 @@ def _model(entry: str | ModelEntry, i: int, plan_path: Path, file: str,
 
 def _lookup(group: str, name: str, file: str, field: str):
     reg = registry(group)
-    if name not in reg.names():
+    if plugin_name(name) not in reg.names():
         raise ConfigError(file, field, f"unknown {group[:-1]} '{name}'", reg.suggest(name))
     return reg.get(name)
 

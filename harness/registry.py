@@ -90,11 +90,15 @@ class Registry(Generic[T]):
     def check(self, name: str) -> None:
         """Raise a RegistryError naming the closest known name if `name` is unknown."""
         self._scan()
+        name = plugin_name(name)
         if name in self._targets:
             return
         raise RegistryError(f"unknown {self.group[:-1]} '{name}'; fix: {self.suggest(name)}")
 
     def get(self, name: str) -> T:
+        """The plugin `name` names; `name:label` is the same plugin (a plan's second
+        entry of one backend or suite with other settings, e.g. `llama_server:spec`)."""
+        name = plugin_name(name)
         self.check(name)
         if name not in self._loaded:
             obj = _import(self._targets[name])
@@ -119,6 +123,11 @@ class Registry(Generic[T]):
                 f"entry point is '{name}'; fix: delete the class's `name` (the entry-point "
                 "name is used) or make the two the same")
         cls.name = name
+
+
+def plugin_name(name: str) -> str:
+    """`llama_server:4-slots` -> `llama_server`: a label after a colon names a variant."""
+    return name.split(":", 1)[0]
 
 
 _registries: dict[str, Registry] = {}

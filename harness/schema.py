@@ -102,6 +102,9 @@ class CellResult(BaseModel):
     started_at: str
     finished_at: str
     duration_s: float
+    records: list[dict[str, Any] | None] | None = None
+    """What the suite kept of each item it measured (`Suite.records`), one entry per
+    worker process; None for suites that keep nothing."""
     health: dict[str, Any] | None = None
     """What else the machine did while the cell's timed part ran (harness.hardware.health):
     other processes' CPU, steal, load, clocks; `contended: true` when it shared the CPU

@@ -73,6 +73,15 @@ class BackendConfig(BaseModel):
     dumped settings, so a cell's key and match key (and every stored run's resume and
     comparison) stay what they were before the setting existed."""
 
+    def extra_formats(self) -> list[str]:
+        """Other formats of the cell's model these settings name (a draft model); the
+        runner prepares them and the worker hands their paths to `with_artifacts`."""
+        return []
+
+    def with_artifacts(self, paths: dict[str, str]) -> BackendConfig:
+        """These settings with the formats `extra_formats` named replaced by their paths."""
+        return self
+
     @model_serializer(mode="wrap")
     def _without_unlisted_defaults(self, handler):
         data = handler(self)

@@ -1,4 +1,4 @@
-"""Locate or build llama.cpp command-line tools (llama-bench, llama-perplexity, ...)
+"""Locate or build llama.cpp programs (llama-server, llama-bench, llama-perplexity, ...)
 from the *same* llama.cpp source tree that the installed llama-cpp-python wheel was
 built from, with the same CMake configuration, so that tool timings are comparable
 with llama-cpp-python's shared library.
@@ -17,7 +17,8 @@ How it works
    * CMAKE_BUILD_TYPE=Release      (scikit-build-core's default build type)
    * LLAMA_BUILD_TOOLS=ON          (the wheel build leaves it OFF; needed for the tools)
    * LLAVA_BUILD=OFF               (tools/ already adds mtmd; avoids a duplicate target)
-   * LLAMA_BUILD_TESTS/EXAMPLES/SERVER=OFF (not needed)
+   * LLAMA_BUILD_SERVER=ON         (llama-server, the llama_server backend's engine)
+   * LLAMA_BUILD_TESTS/EXAMPLES=OFF (not needed)
    * CMAKE_BUILD_RPATH_USE_ORIGIN=ON (binaries find their .so files via $ORIGIN)
    * whatever is in $CMAKE_ARGS, which scikit-build-core also honours, so a wheel
      installed with e.g. CMAKE_ARGS="-DGGML_BLAS=ON" is mirrored when the same
@@ -29,7 +30,7 @@ How it works
 
 Cache: ``harness.cache.cache_dir()/llama.cpp-tools/<version>/`` (~/.cache/harness on Linux).
 
-CLI: ``python benchmarks/llamacpp_tools.py llama-bench [llama-perplexity ...]``
+CLI: ``python -m harness.backends.llama_cpp_tools llama-server [llama-bench ...]``
 prints one path per tool.
 """
 
@@ -58,7 +59,7 @@ EXTRA_CMAKE_DEFINES: dict[str, str] = {
     "LLAVA_BUILD": "OFF",
     "LLAMA_BUILD_TESTS": "OFF",
     "LLAMA_BUILD_EXAMPLES": "OFF",
-    "LLAMA_BUILD_SERVER": "OFF",
+    "LLAMA_BUILD_SERVER": "ON",
     "LLAMA_CURL": "OFF",
     "CMAKE_BUILD_RPATH_USE_ORIGIN": "ON",
 }
@@ -184,6 +185,13 @@ def cmake_configure_args(project: pathlib.Path, build: pathlib.Path) -> list[str
     return args
 
 
+def _options_digest(project: pathlib.Path, build: pathlib.Path) -> str:
+    import hashlib
+
+    args = [a for a in cmake_configure_args(project, build) if a.startswith("-D")]
+    return hashlib.sha256("\n".join(args).encode()).hexdigest()[:12]
+
+
 def _install(build: pathlib.Path, tool: str, bin_dir: pathlib.Path) -> pathlib.Path:
     out_dir = build / "bin"
     exe = out_dir / tool
@@ -234,9 +242,11 @@ def locate_or_build(tool: str, version: str | None = None) -> pathlib.Path:
         sdist = _get_sdist(root, version, logfile)
         project = _extract(sdist, root)
         build = root / "build"
-        if not (build / "CMakeCache.txt").exists() or not (build / ".configured").exists():
+        # configured with these very options (an older cache may lack the server)
+        configured = build / f".configured-{_options_digest(project, build)}"
+        if not (build / "CMakeCache.txt").exists() or not configured.exists():
             _run("cmake configure", cmake_configure_args(project, build), logfile)
-            (build / ".configured").touch()
+            configured.touch()
         _run(f"cmake build of target {tool}",
              ["cmake", "--build", str(build), "--config", "Release", "--target", tool,
               "-j", str(_nproc())],

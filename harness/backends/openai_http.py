@@ -29,6 +29,7 @@ from harness.backends.base import BackendConfig
 from harness.backends.bundled_server import BundledServer
 from harness.backends.capabilities import Generating, Serving, TokenLogprobs
 from harness.backends.llama_cpp import LlamaVocab
+from harness.backends.server_process import ServerProcess
 from harness.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ class OpenAIHttpBackend(Generating, Serving, TokenLogprobs):
                                           "uvicorn", "sse_starlette", "starlette_context")
 
     config: OpenAIHttpConfig
+    keep_alive: ClassVar[bool] = True
+    """Reuse connections between requests (a server that drops idle ones races with it)."""
 
     @classmethod
     def lacks(cls, config: BackendConfig) -> frozenset[type]:
@@ -79,7 +82,7 @@ class OpenAIHttpBackend(Generating, Serving, TokenLogprobs):
 
     def __init__(self, config: OpenAIHttpConfig) -> None:
         super().__init__(config)
-        self._server: BundledServer | None = None
+        self._server: ServerProcess | None = None
         self._client = None
         self._echo_checked = False
 
@@ -91,14 +94,17 @@ class OpenAIHttpBackend(Generating, Serving, TokenLogprobs):
         self._vocab = LlamaVocab(Path(artifact))
         try:
             if self.config.base_url is None:
-                self._server = BundledServer(Path(artifact), self.config)
+                self._server = self._start_server(Path(artifact))
             url = self.config.base_url or self._server.url
             self._url = url.rstrip("/")
             env = self.config.api_key_env
             key = os.environ.get(env) if env else None
             headers = {"Authorization": f"Bearer {key}"} if key else {}
-            self._client = httpx.Client(base_url=self._url, headers=headers,
-                                        timeout=self.config.timeout_s)
+            self._client = httpx.Client(
+                base_url=self._url, headers=headers, timeout=self.config.timeout_s,
+                # no pool limit: the load generator bounds the requests in flight itself
+                limits=httpx.Limits(max_connections=None,
+                                    max_keepalive_connections=20 if self.keep_alive else 0))
             models = [m["id"] for m in self._get("/v1/models").get("data", [])]
             if self.config.model is None and not models:
                 raise BackendError(f"{self._url}/v1/models lists no model; fix: set model")
@@ -109,6 +115,10 @@ class OpenAIHttpBackend(Generating, Serving, TokenLogprobs):
         except BaseException:
             self.unload()  # the runner unloads only what loaded: stop a started server here
             raise
+
+    def _start_server(self, artifact: Path) -> ServerProcess:
+        """The server this backend starts when no base_url is given."""
+        return BundledServer(artifact, self.config)
 
     def unload(self) -> None:
         if getattr(self, "_vocab", None) is not None:
@@ -192,13 +202,19 @@ class OpenAIHttpBackend(Generating, Serving, TokenLogprobs):
         """The server must read text as the artifact's vocabulary does (a base_url server
         may run another model than the artifact names)."""
         text = "The capital of France is Paris. Überprüfung: 3.14159!"
+        served = self._served_tokens(text)
+        if served is not None and served != self.tokenize(text):
+            raise BackendError(f"the server at {self._url} tokenizes text differently from "
+                               f"the artifact; fix: name the GGUF that server runs")
+
+    def _served_tokens(self, text: str) -> list[int] | None:
+        """How the server tokenizes `text`, BOS included where it adds one; None where it
+        has no tokenizer route (llama-cpp-python's: /extras/tokenize)."""
         try:
             served = self._client.post("/extras/tokenize", json={"input": text})
         except Exception:  # no such route on this server: nothing to compare with
-            return
-        if served.status_code == 200 and served.json().get("tokens") != self.tokenize(text):
-            raise BackendError(f"the server at {self._url} tokenizes text differently from "
-                               f"the artifact; fix: name the GGUF that server runs")
+            return None
+        return served.json().get("tokens") if served.status_code == 200 else None
 
     @property
     def vocab_size(self) -> int:

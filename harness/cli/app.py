@@ -48,7 +48,7 @@ app.add_typer(export_cmd.export_app, name="export")
 def main() -> None:
     from rich.console import Console
 
-    err_console = Console(stderr=True)
+    err_console = Console(stderr=True, emoji=False)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         code = app(standalone_mode=False)

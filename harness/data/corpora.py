@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict
 
 DEFAULT_CORPUS = "python-docs"
 CALIBRATION_CORPUS = "python-docstrings"
+CODE_CORPUS = "python-source"
+"""The standard library's own modules: real code for code-completion prompts."""
 
 
 class HfCorpus(BaseModel):
@@ -49,10 +51,13 @@ def load_text(spec: CorpusSpec) -> str:
         return "\n\n".join(topics[key] for key in sorted(topics))
     if spec == CALIBRATION_CORPUS:
         return _stdlib_docstrings()
+    if spec == CODE_CORPUS:
+        return "\n\n".join(f.read_text(encoding="utf-8", errors="replace")
+                           for f in _stdlib_modules())
     path = Path(spec).expanduser()
     if not path.is_file():
         raise ValueError(f"no corpus file at {path}; fix: give a text file, "
-                         f"'{DEFAULT_CORPUS}' or '{CALIBRATION_CORPUS}'")
+                         f"'{DEFAULT_CORPUS}', '{CALIBRATION_CORPUS}' or '{CODE_CORPUS}'")
     return path.read_text(encoding="utf-8", errors="replace")
 
 
@@ -74,13 +79,18 @@ def check_length(spec: CorpusSpec, min_tokens: int) -> None:
                          "one window needs; fix: use a longer text or a smaller n_ctx")
 
 
+def _stdlib_modules() -> list[Path]:
+    import sysconfig
+
+    return sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))
+
+
 def _stdlib_docstrings(min_chars: int = 200) -> str:
     import ast
-    import sysconfig
 
     kinds = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
     docs = []
-    for file in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py")):
+    for file in _stdlib_modules():
         try:
             tree = ast.parse(file.read_text(encoding="utf-8"))
         except (SyntaxError, UnicodeDecodeError):

@@ -58,7 +58,13 @@ def build(frame: pd.DataFrame, format_order: list[str], bandwidths: dict[str, fl
         for spec in declared:
             for chart in spec.charts:
                 entry = charts.setdefault(chart.title, (chart, []))
-                entry[1].append(Member(spec, spec_rows(frame, suite, spec)))
+                rows = spec_rows(frame, suite, spec)
+                same = next((i for i, m in enumerate(entry[1]) if m.spec.name == spec.name),
+                            None)
+                if same is None:
+                    entry[1].append(Member(spec, rows))
+                else:  # a variant of the suite (serving:shared-prefix): one panel, more lines
+                    entry[1][same] = Member(spec, pd.concat([entry[1][same].rows, rows]))
     items = [(chart.order, chart, members) for chart, members in charts.values()]
     items.append((fam.ORDER, None, []))
     figs = []

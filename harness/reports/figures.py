@@ -41,6 +41,11 @@ class ChartContext:
 def with_series(rows: pd.DataFrame) -> pd.DataFrame:
     rows = rows.copy()
     rows["series"] = rows["model"] + " · " + rows["backend"]
+    if "suite" in rows:
+        # a suite's variant (serving:shared-prefix) is its own series beside the plain one
+        labels = [str(s).partition(":")[2] for s in rows["suite"]]
+        rows["series"] = [f"{s} · {label}" if label else s
+                          for s, label in zip(rows["series"], labels, strict=True)]
     return rows
 
 
@@ -256,6 +261,22 @@ def run_bandwidth(rows: pd.DataFrame) -> pd.Series:
 def concurrency(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figure | None:
     """Median against the `concurrency` tag, one panel per metric (one color per series
     in every panel)."""
+    return _against_tag(chart, members, "concurrency", None, "concurrent requests",
+                        {"type": "log", "dtick": 0.30103})
+
+
+def vs_depth(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figure | None:
+    """Median against the `depth` tag (tokens already in the KV cache; none is 0), one
+    panel per metric; nothing to draw unless some row has a depth."""
+    if not any(isinstance(t, dict) and t.get("depth") for m in members
+               for t in m.rows["metric_tags"]):
+        return None
+    return _against_tag(chart, members, "depth", 0, "tokens already in the KV cache",
+                        {"rangemode": "tozero"})
+
+
+def _against_tag(chart: Chart, members: list[Member], tag: str, default, x_title: str,
+                 x_axis: dict) -> go.Figure | None:
     from plotly.colors import qualitative
     from plotly.subplots import make_subplots
 
@@ -264,27 +285,36 @@ def concurrency(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Fi
     colors: dict[str, str] = {}
     for col, (member, label) in enumerate(zip(members, labels, strict=True), start=1):
         rows = member.rows
-        rows = rows[[isinstance(t, dict) and "concurrency" in t for t in rows["metric_tags"]]]
+        values = [t.get(tag, default) if isinstance(t, dict) else None
+                  for t in rows["metric_tags"]]
+        rest = [_other_tags(t, tag) if default is not None and isinstance(t, dict) else ""
+                for t in rows["metric_tags"]]
+        rows = rows.assign(x=values, rest=rest)
+        rows = rows[rows["x"].notna()]
         if rows.empty:
             continue
-        rows = rows.assign(concurrency=[t["concurrency"] for t in rows["metric_tags"]])
-        for (series, fmt), group in rows.groupby(["series", "format"], sort=True):
-            group = group.sort_values("concurrency")
-            name = f"{series} · {fmt}"
+        for (series, fmt, others), group in rows.groupby(["series", "format", "rest"],
+                                                         sort=True):
+            group = group.sort_values("x")
+            name = f"{series} · {fmt}{others}"
             color = colors.setdefault(name, qualitative.Plotly[len(colors)
                                                                % len(qualitative.Plotly)])
             fig.add_trace(go.Scatter(
-                name=name, legendgroup=name, showlegend=col == 1, x=group["concurrency"],
+                name=name, legendgroup=name, showlegend=col == 1, x=group["x"],
                 y=group["median"], mode="lines+markers", line={"color": color},
                 customdata=_custom(group, _ci_text(group, label.split(" (")[0])),
                 hovertemplate=HOVER), row=1, col=col)
         fig.update_yaxes(title_text=label, rangemode="tozero", row=1, col=col)
-        fig.update_xaxes(title_text="concurrent requests", type="log", dtick=0.30103,
-                         row=1, col=col)
+        fig.update_xaxes(title_text=x_title, row=1, col=col, **x_axis)
     if not fig.data:
         return None
     fig.update_layout(title=chart.title, height=460, showlegend=True)
     return fig
+
+
+def _other_tags(tags: dict, tag: str) -> str:
+    rest = {k: v for k, v in tags.items() if k != tag}
+    return (" · " + ", ".join(f"{k}={v}" for k, v in sorted(rest.items()))) if rest else ""
 
 
 def _label(chart: Chart, member: Member) -> str:
@@ -296,5 +326,9 @@ def _label(chart: Chart, member: Member) -> str:
 Style = Callable[[Chart, list[Member], ChartContext], "go.Figure | None"]
 STYLES: dict[str, Style] = {"bars": bars, "roofline": roofline, "grouped": grouped,
                             "vs_size": vs_size, "pareto": pareto, "vs_bits": vs_bits,
-                            "concurrency": concurrency}
+                            "concurrency": concurrency, "vs_depth": vs_depth}
 """Chart style name (what a `Chart` names) -> the function that draws it."""
+
+from harness.reports.serving_figures import load_curve  # noqa: E402  (it draws with these)
+
+STYLES["load_curve"] = load_curve

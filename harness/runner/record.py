@@ -46,7 +46,8 @@ def cell_result(run_id: str, key: str, cell: Cell, model_sha: str, backend_versi
             error=_scrub(redact(error)), metrics=_scrub(metrics),
             backend_settings=_scrub(redact((payloads or [{}])[0].get("backend_settings",
                                                                        {}))),
-            health=_scrub(_health(payloads)), finished_at=now())
+            health=_scrub(_health(payloads)), records=_scrub(_records(payloads)),
+            finished_at=now())
         result_line(result)
         return result
     except (ValueError, TypeError, KeyError, AttributeError, UnstorableResult) as exc:
@@ -70,6 +71,11 @@ def _metrics(payloads: list[dict], several: bool) -> list[dict]:
             into["samples"] = into["samples"] + list(metric["samples"])
             into["process"] = into["process"] + [index] * len(metric["samples"])
     return list(merged.values())
+
+
+def _records(payloads: list[dict]) -> list[dict | None] | None:
+    records = [p.get("records") for p in payloads]
+    return records if any(r is not None for r in records) else None
 
 
 def _health(payloads: list[dict]) -> dict | None:

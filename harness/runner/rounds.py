@@ -140,7 +140,10 @@ def prepare(pending: Pending) -> None:
         pending.error = pending.source
         return
     job = pending.job
-    needed = [pending.cell.format, *job.plan.suites[pending.cell.suite].extra_formats()]
+    config = registry("backends").get(pending.cell.backend).config_cls.model_validate(
+        pending.cell.backend_config)
+    needed = [pending.cell.format, *job.plan.suites[pending.cell.suite].extra_formats(),
+              *config.extra_formats()]
     pending.artifact, pending.extra, pending.error = _artifacts(
         pending.cell.model, needed, pending.source, job)
 

@@ -38,7 +38,9 @@ def cell_task(spec: dict) -> dict:
     artifact = Artifact(**spec["artifact"])
     backend_cls = registry("backends").get(cell["backend"])
     suite_cls = registry("suites").get(cell["suite"])
-    config = backend_cls.config_cls.model_validate(cell["backend_config"])
+    extra = {fmt: Artifact(**a) for fmt, a in spec.get("extra_artifacts", {}).items()}
+    config = backend_cls.config_cls.model_validate(cell["backend_config"]).with_artifacts(
+        {cell["format"]: artifact.path, **{fmt: a.path for fmt, a in extra.items()}})
 
     @contextmanager
     def opener(other: Artifact):
@@ -61,16 +63,16 @@ def cell_task(spec: dict) -> dict:
         backend.load(Path(artifact.path))
         load_time = time.perf_counter() - start
         try:
-            extra = {fmt: Artifact(**a) for fmt, a in spec.get("extra_artifacts", {}).items()}
             ctx = CellContext(artifact=artifact, load_time_s=load_time, memory=memory,
                               seed=cell["seed"], extra_artifacts=extra, opener=opener,
                               take_turn=take_turn)
-            metrics = suite_cls().measure(backend, params, ctx)
+            suite = suite_cls()
+            metrics = suite.measure(backend, params, ctx)
             settings = backend.settings()
         finally:
             backend.unload()
     return {"metrics": [m.to_dict() for m in metrics], "backend_settings": settings,
-            "health": health.result}
+            "health": health.result, "records": suite.records()}
 
 
 def _no_turns() -> None:

@@ -84,6 +84,11 @@ class Suite(ABC):
     def run(self, backend: Backend, params: SuiteParams, ctx: CellContext) -> list[Metric]:
         """Measure and return metrics; raise to fail the cell."""
 
+    def records(self) -> dict[str, Any] | None:
+        """Per-item records of the last `run` worth keeping beside its metrics (the serving
+        suite's every request); stored with the cell as `records`."""
+        return None
+
     @classmethod
     def timed(cls) -> bool:
         """Whether the suite measures speed or latency: its cells are the ones machine

@@ -2,7 +2,10 @@
 
 Follows llama-bench: synthetic prompts of exact token length (random ids after
 BOS), a cleared KV cache per repetition, warm-up runs that are not stored, and
-decode timed as bare `decode_step` calls from an empty context (no sampling).
+decode timed as bare `decode_step` calls from an empty context (no sampling). With
+`depths: [0, 512, 2048]` (llama-bench's `-d`) prefill and decode are also timed with that
+many tokens already in the KV cache: each repetition clears it, evaluates the depth's
+tokens untimed, then times the prompt or the decode steps on top (tag `depth`).
 An engine that is not `Stepped` (one that samples after every forward pass) gets only the
 part timed through `generate`: TTFT, inter-token latency and the decode rate it streams.
 Every repetition starts with `ctx.take_turn()` (lockstep under `harness ab`).
@@ -22,6 +25,7 @@ from harness.suites.base import Chart, Family, Metric, MetricSpec, Suite, SuiteP
 from harness.suites.context import CellContext
 
 DECODE = Family("decode tokens/s", order=0)
+DEPTH_CHART = "Prefill and decode tokens/s against context depth (tokens already cached)"
 
 
 class ThroughputParams(SuiteParams):
@@ -32,9 +36,12 @@ class ThroughputParams(SuiteParams):
     warmup: int = Field(default=1, ge=0)
     ttft_prompt_tokens: int = Field(default=0, ge=0,
                                     description="prompt length for TTFT/ITL; 0 skips them")
+    depths: list[Annotated[int, Field(ge=0)]] = Field(
+        default=[0], min_length=1, description="tokens already in the KV cache when prefill "
+        "and decode are timed (llama-bench -d)")
 
     def required_context(self) -> int:
-        return max(max(self.prompt_lengths), self.gen_tokens + 1,
+        return max(max(self.depths) + max(max(self.prompt_lengths), self.gen_tokens + 1),
                    self.ttft_prompt_tokens + self.gen_tokens)
 
 
@@ -43,11 +50,13 @@ class ThroughputSuite(Suite):
     params_cls: ClassVar[type[SuiteParams]] = ThroughputParams
     description: ClassVar[str] = "prefill/decode tokens per second, TTFT, inter-token latency"
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec("prefill_tokens_per_s", "tokens/s", True, "speed",
-                   chart=Chart("Prefill tokens/s per model x format", order=20)),
+        MetricSpec("prefill_tokens_per_s", "tokens/s", True, "speed", chart=(
+            Chart("Prefill tokens/s per model x format", order=20),
+            Chart(DEPTH_CHART, style="vs_depth", order=25, label="prefill tokens/s"))),
         MetricSpec("decode_tokens_per_s", "tokens/s", True, "speed", family=DECODE, chart=(
             Chart("Decode tokens/s per model x format (roofline: memory bandwidth)",
                   style="roofline", order=10),
+            Chart(DEPTH_CHART, style="vs_depth", order=25, label="decode tokens/s"),
             Chart("Decode speed vs model file size", style="vs_size", order=70,
                   label="decode tokens/s (median)"))),
         MetricSpec("ttft_ms", "ms", False, "latency", chart=Chart("Time to first token",
@@ -71,9 +80,10 @@ class ThroughputSuite(Suite):
         rng = ctx.rng()
         bos = backend.bos_token()
 
-        def synthetic(n: int) -> list[int]:
+        def synthetic(n: int, first: bool = True) -> list[int]:
+            """`first`: the text starts here (BOS first, where the model uses one)."""
             tokens = rng.integers(0, backend.vocab_size, size=n).tolist()
-            if bos is not None:
+            if bos is not None and first and tokens:
                 tokens[0] = bos
             return tokens
 
@@ -91,33 +101,42 @@ class ThroughputSuite(Suite):
     def _steps(backend: Backend, params: ThroughputParams, synthetic, take_turn
                ) -> list[Metric]:
         metrics: list[Metric] = []
-        for n_prompt in params.prompt_lengths:
+
+        def at_depth(depth: int) -> bool:
+            """A cleared cache holding `depth` tokens (untimed); whether text starts next."""
+            backend.reset()
+            if depth:
+                backend.prefill(synthetic(depth))
+            return depth == 0
+
+        for depth in params.depths:
+            # depth 0 keeps the tags results had before depths existed
+            extra = {"depth": depth} if depth else {}
+            for n_prompt in params.prompt_lengths:
+                samples = []
+                for rep in range(params.warmup + params.repetitions):
+                    take_turn()
+                    tokens = synthetic(n_prompt, at_depth(depth))
+                    start = time.perf_counter()
+                    backend.prefill(tokens)
+                    elapsed = time.perf_counter() - start
+                    if rep >= params.warmup:
+                        samples.append(n_prompt / elapsed)
+                metrics.append(ThroughputSuite.spec("prefill_tokens_per_s").measure(
+                    samples, {"prompt_tokens": n_prompt, **extra}))
+
             samples = []
             for rep in range(params.warmup + params.repetitions):
                 take_turn()
-                tokens = synthetic(n_prompt)
-                backend.reset()
+                tokens = synthetic(params.gen_tokens + 1, at_depth(depth))
                 start = time.perf_counter()
-                backend.prefill(tokens)
+                for token in tokens[: params.gen_tokens]:
+                    backend.decode_step(token)
                 elapsed = time.perf_counter() - start
                 if rep >= params.warmup:
-                    samples.append(n_prompt / elapsed)
-            metrics.append(ThroughputSuite.spec("prefill_tokens_per_s").measure(
-                samples, {"prompt_tokens": n_prompt}))
-
-        samples = []
-        for rep in range(params.warmup + params.repetitions):
-            take_turn()
-            tokens = synthetic(params.gen_tokens + 1)
-            backend.reset()
-            start = time.perf_counter()
-            for token in tokens[: params.gen_tokens]:
-                backend.decode_step(token)
-            elapsed = time.perf_counter() - start
-            if rep >= params.warmup:
-                samples.append(params.gen_tokens / elapsed)
-        metrics.append(ThroughputSuite.spec("decode_tokens_per_s").measure(
-            samples, {"gen_tokens": params.gen_tokens}))
+                    samples.append(params.gen_tokens / elapsed)
+            metrics.append(ThroughputSuite.spec("decode_tokens_per_s").measure(
+                samples, {"gen_tokens": params.gen_tokens, **extra}))
         return metrics
 
     @staticmethod

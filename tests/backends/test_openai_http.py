@@ -84,7 +84,9 @@ def test_serving_suite_measures_two_concurrency_levels(server, f16) -> None:
         assert by["output_tokens_per_s", level].samples[0] > 0
         # the server was asked to ignore end of sequence: every request runs to max_tokens
         assert by["output_tokens", level].samples == [8.0] * 3
-        assert len(by["itl_ms", level].samples) == 3 * 7
+        # AIPerf's inter-token latency: one value per request
+        assert len(by["itl_ms", level].samples) == 3
+        assert by["error_rate", level].samples == [0.0]
     # each prompt is a different piece of text of about 32 tokens, as the server reads it
     assert all(30 <= n <= 34 for n in by["prompt_tokens", None].samples)
 
@@ -181,24 +183,37 @@ def test_harness_run_serves_measures_and_reports(tmp_path: Path) -> None:
         "backends:\n  openai_http: {n_ctx: 256, threads: 2}\n"
         "suites:\n"
         "  serving: {concurrency: [1, 2], requests_per_level: 2, prompt_tokens: 32,"
-        " max_tokens: 8}\n"
+        " max_tokens: 8, rates: [4], slo: {ttft_ms: 60000}}\n"
+        "  serving:chat: {workload: chat, concurrency: [2], requests_per_level: 2,"
+        " max_tokens: 4}\n"
         "  memory: {prompt_tokens: 16, gen_tokens: 4}\n"
         "  perplexity: {n_ctx: 64, max_tokens: 256}\n")
     dry = harness_cmd("run", "plan.yaml", "--dry-run", cwd=tmp_path, env={"COLUMNS": "300"})
     # echo log-probabilities are off unless asked for, so perplexity is skipped, not failed
     assert "perplexity on openai_http: openai_http cannot give log-probabilities" in dry.stdout
-    assert "2 cells" in dry.stdout, dry.stdout + dry.stderr
+    assert "3 cells" in dry.stdout, dry.stdout + dry.stderr
     proc = harness_cmd("run", "plan.yaml", "--results-dir", "results", "--profiles-dir",
                        "profiles", "--report-dir", "reports", cwd=tmp_path)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     frame = load_frame([tmp_path / "results"])
-    assert set(frame["suite"]) == {"serving", "memory"} and set(frame["status"]) == {"ok"}
-    served = frame[frame["metric_name"] == "output_tokens_per_s"]
-    assert sorted(t["concurrency"] for t in served["metric_tags"]) == [1, 2]
+    assert set(frame["suite"]) == {"serving", "serving:chat", "memory"}
+    assert set(frame["status"]) == {"ok"}
+    served = frame[(frame["metric_name"] == "output_tokens_per_s")
+                   & (frame["suite"] == "serving")]
+    assert sorted(str(t.get("concurrency", t.get("rate"))) for t in served["metric_tags"]) \
+        == ["1", "2", "4.0"]
     assert (served["median"] > 0).all()
+    # the open-loop point is judged against the objective: every request met 60 s
+    good = frame[frame["metric_name"] == "slo_attainment"]
+    assert list(good["median"]) == [1.0] and list(good["metric_tags"])[0]["rate"] == 4.0
+    chat = frame[(frame["suite"] == "serving:chat") & (frame["metric_name"] == "ttft_ms")]
+    assert list(chat["metric_tags"])[0]["workload"] == "chat"
     report = next((tmp_path / "reports").glob("*.html")).read_text()
-    assert "Serving: time to first token and output tokens" in report
+    for title in ("Serving: time to first token and output tokens",
+                  "Serving: latency against throughput", "Serving: goodput against offered"):
+        assert title in report
+    assert "serving:chat" in report and "smollm2-135m · openai_http · chat" in report
 
 
 def test_prompt_logprobs_setting_lets_perplexity_into_the_matrix(tmp_path: Path) -> None:

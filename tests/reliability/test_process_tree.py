@@ -1,5 +1,6 @@
 """Process tree: SIGKILL the runner (only the runner) while a cell runs llama-cpp-python's
-bundled server; afterwards no descendant process and no temporary folder remains."""
+bundled server or llama.cpp's llama-server; afterwards no descendant process and no
+temporary folder remains."""
 
 from __future__ import annotations
 
@@ -93,3 +94,21 @@ def test_sigkill_of_the_runner_during_a_slow_cell(tmp_path, smol) -> None:
     suite.write_text(f"name: slow\nmodels: [{{name: m, path: {path}}}]\n"
                      "backends: {faulty: {sleep_s: 600}}\nsuites: {tick: }\n")
     _kill_runner_during(suite, tmp_path, "harness.runner.worker")
+
+
+def test_sigkill_of_the_runner_during_a_llama_server_cell(tmp_path, smol, monkeypatch) -> None:
+    from harness.backends.llama_server import BINARY_ENV, binary
+
+    monkeypatch.setenv(BINARY_ENV, binary())  # the run's own cache folder is empty
+    path, _ = smol
+    suite = tmp_path / "serve.yaml"
+    suite.write_text(f"""\
+name: serve
+models: [{{name: m, path: {path}}}]
+formats: [source]
+backends: {{llama_server: {{threads: 1, n_ctx: 512, parallel: 2}}}}
+suites: {{serving: {{concurrency: [2], requests_per_level: 50, prompt_tokens: 16,
+                     max_tokens: 32, warmup: 1}}}}
+timeout_s: 600
+""")
+    _kill_runner_during(suite, tmp_path, "llama-server")

@@ -1,0 +1,105 @@
+"""A server process started for one cell on 127.0.0.1, and stopped with all it started.
+
+It runs in its own process group, dies with the cell process that started it (a crashed
+or killed cell must not leave a server running beside the next cell), and is stopped as
+a whole group: SIGTERM (servers shut down cleanly), then SIGKILL if it lingers. Its
+output goes to a file without a name, so a killed cell leaves no log behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from harness.errors import BackendError
+
+log = logging.getLogger(__name__)
+
+
+class ServerProcess:
+    """`command` (which must listen on `port`) started now, ready once `ready_path`
+    answers 200 within `timeout_s`; `name` says which server in errors."""
+
+    def __init__(self, command: list[str], port: int, name: str, timeout_s: float,
+                 ready_path: str = "/v1/models", env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self._log = tempfile.TemporaryFile(prefix="harness-server-", suffix=".log")
+        self._proc = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, start_new_session=True, preexec_fn=_die_with_parent())
+        self.url = f"http://127.0.0.1:{port}"
+        self.pid = self._proc.pid
+        try:
+            self._wait_until_ready(ready_path, timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_until_ready(self, path: str, timeout_s: float) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise BackendError(f"{self.name} exited with code "
+                                   f"{self._proc.returncode}: {self.tail(1)}")
+            try:
+                if httpx.get(f"{self.url}{path}", timeout=5).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise BackendError(f"{self.name} did not answer within {timeout_s:g} s: "
+                           f"{self.tail(1)}")
+
+    def tail(self, n: int) -> str:
+        """The last `n` non-empty lines the server printed, joined by ' | '."""
+        if self._log.closed:
+            return ""
+        fd = self._log.fileno()
+        size = os.fstat(fd).st_size
+        start = max(0, size - (64 << 10))
+        text = os.pread(fd, size - start, start).decode(errors="replace")
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        return " | ".join(lines[-n:])
+
+    def stop(self) -> None:
+        """Stop the whole process group; log the server's last lines and drop its log."""
+        for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, None)):
+            try:
+                os.killpg(self._proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self._proc.wait(timeout=wait_s)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        self._proc.wait()
+        if not self._log.closed:
+            log.info("%s log, last lines: %s", self.name, self.tail(5))
+            self._log.close()
+
+
+def _die_with_parent():
+    """A preexec_fn that sets PR_SET_PDEATHSIG in the server before it execs: from its
+    first instruction it dies with the cell process. libc's prctl is looked up here,
+    before the fork."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(1, signal.SIGKILL)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
