@@ -115,8 +115,10 @@ class LlamaServerBackend(OpenAIHttpBackend):
                                    "format name such as q4_0 in a plan")
             args += ["--model-draft", str(draft), "--spec-draft-n-max", str(c.draft_max),
                      "--spec-draft-n-min", str(c.draft_min)]
-        if c.spec_type:
-            args += ["--spec-type", c.spec_type]
+        # llama-server loads a draft model but speculates only with a --spec-type
+        spec_type = c.spec_type or ("draft-simple" if c.draft else None)
+        if spec_type:
+            args += ["--spec-type", spec_type]
         return args
 
     def _served_tokens(self, text: str) -> list[int] | None:

@@ -113,3 +113,34 @@ def test_open_loop_above_saturation_queues_as_growing_ttft(f16) -> None:
     point = sorted(records["rate=30.0"], key=lambda r: r["start"])
     ttft = [r["chunks"][0][0] - r["start"] for r in point]
     assert ttft[-1] > 3 * ttft[0], ttft
+
+
+@pytest.mark.parametrize("speculation", [{"draft": "q4_0"}, {"spec_type": "ngram-simple"}],
+                         ids=["draft-q4_0", "ngram"])
+def test_speculation_drafts_and_keeps_greedy_output(smol, f16, speculation) -> None:
+    """Greedy output with speculation equals greedy output without it, and the server
+    says it drafted (its timings count drafted and accepted tokens)."""
+    settings = dict(speculation)
+    if "draft" in settings:
+        settings["draft"] = str(resolve.derive(smol[0], smol[1], "q4_0"))
+    # a repeated sentence: the model goes on repeating it, so n-grams of the prompt match
+    prompt_text = "The cat sat on the mat and looked at the door. " * 6
+    outputs, timings = [], []
+    for extra in ({}, settings):
+        b = LlamaServerBackend(LlamaServerConfig(threads=2, n_ctx=512, parallel=1, **extra))
+        b.load(f16)
+        try:
+            outputs.append(list(b.generate(b.tokenize(prompt_text), 40)))
+            stream = b.stream_completion(prompt_text, 40)
+            while True:
+                try:
+                    next(stream)
+                except StopIteration as done:
+                    timings.append(done.value)
+                    break
+        finally:
+            b.unload()
+    assert outputs[1] == outputs[0]
+    assert "draft_n" not in timings[0]
+    assert timings[1]["draft_n"] > 0 and 0 <= timings[1]["draft_n_accepted"] <= \
+        timings[1]["draft_n"]
