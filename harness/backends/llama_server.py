@@ -15,7 +15,6 @@ them, and the serving suite keeps them beside the client's record.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,22 +146,6 @@ class LlamaServerBackend(OpenAIHttpBackend):
                 "cache_prompt": self.config.cache_prompt, "return_tokens": True}
         for event in self._events("/completion", body):
             yield from event.get("tokens") or []
-
-    def _events(self, path: str, body: dict) -> Iterator[dict]:
-        import httpx
-        from httpx_sse import connect_sse
-
-        try:
-            with connect_sse(self._client, "POST", path, json=body) as events:
-                if events.response.status_code != 200:
-                    events.response.read()
-                    raise BackendError(f"{self._url}{path} answered "
-                                       f"{events.response.status_code}: "
-                                       f"{events.response.text[:300]}")
-                for event in events.iter_sse():
-                    yield json.loads(event.data)
-        except httpx.HTTPError as exc:
-            raise BackendError(f"streaming from {self._url}{path} failed: {exc}") from None
 
     def metrics_text(self) -> str:
         """The server's Prometheus metrics (/metrics)."""

@@ -175,26 +175,29 @@ class OpenAIHttpBackend(Generating, Serving, TokenLogprobs):
 
     def _stream(self, body: dict) -> Iterator[str]:
         """Text of each streamed completion chunk, as it arrives."""
+        for event in self._events("/v1/completions", {**body, "stream": True}):
+            for choice in event.get("choices", []):
+                if choice.get("text"):
+                    yield choice["text"]
+
+    def _events(self, path: str, body: dict) -> Iterator[dict]:
+        """Each server-sent event of a streaming POST to `path`, parsed, until [DONE]."""
         import httpx
         from httpx_sse import connect_sse
 
         try:
-            with connect_sse(self._client, "POST", "/v1/completions",
-                             json={**body, "stream": True}) as events:
+            with connect_sse(self._client, "POST", path, json=body) as events:
                 if events.response.status_code != 200:
                     events.response.read()
-                    raise BackendError(f"{self._url}/v1/completions answered "
+                    raise BackendError(f"{self._url}{path} answered "
                                        f"{events.response.status_code}: "
                                        f"{events.response.text[:300]}")
                 for event in events.iter_sse():
                     if event.data.strip() == "[DONE]":
                         return
-                    for choice in json.loads(event.data).get("choices", []):
-                        if choice.get("text"):
-                            yield choice["text"]
+                    yield json.loads(event.data)
         except httpx.HTTPError as exc:
-            raise BackendError(f"streaming from {self._url}/v1/completions failed: "
-                               f"{exc}") from None
+            raise BackendError(f"streaming from {self._url}{path} failed: {exc}") from None
 
     # -- tokens ----------------------------------------------------------------------
 
