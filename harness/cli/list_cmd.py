@@ -11,7 +11,7 @@ from rich.table import Table
 
 from harness.registry import registry
 
-console = Console(emoji=False)  # a name such as llama_cpp:two: is not an emoji code
+console = Console(emoji=False)  # a plan name such as "name:label:" is not an emoji code
 
 
 class What(str, Enum):

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-console = Console(emoji=False)  # a name such as llama_cpp:two: is not an emoji code
+console = Console(emoji=False)  # a plan name such as "name:label:" is not an emoji code
 
 RESULTS = typer.Option(Path("results"), "--results-dir", help="result store root")
 PROFILES = typer.Option(Path("hardware_profiles"), "--profiles-dir", help="hardware profiles")

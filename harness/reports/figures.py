@@ -277,7 +277,6 @@ def vs_depth(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figur
 
 def _against_tag(chart: Chart, members: list[Member], tag: str, default, x_title: str,
                  x_axis: dict) -> go.Figure | None:
-    from plotly.colors import qualitative
     from plotly.subplots import make_subplots
 
     labels = [_label(chart, m) for m in members]
@@ -296,20 +295,27 @@ def _against_tag(chart: Chart, members: list[Member], tag: str, default, x_title
         for (series, fmt, others), group in rows.groupby(["series", "format", "rest"],
                                                          sort=True):
             group = group.sort_values("x")
-            name = f"{series} · {fmt}{others}"
-            color = colors.setdefault(name, qualitative.Plotly[len(colors)
-                                                               % len(qualitative.Plotly)])
-            fig.add_trace(go.Scatter(
-                name=name, legendgroup=name, showlegend=col == 1, x=group["x"],
-                y=group["median"], mode="lines+markers", line={"color": color},
-                customdata=_custom(group, _ci_text(group, label.split(" (")[0])),
-                hovertemplate=HOVER), row=1, col=col)
+            add_line(fig, group, f"{series} · {fmt}{others}", col, colors,
+                     _ci_text(group, label.split(" (")[0]))
         fig.update_yaxes(title_text=label, rangemode="tozero", row=1, col=col)
         fig.update_xaxes(title_text=x_title, row=1, col=col, **x_axis)
     if not fig.data:
         return None
     fig.update_layout(title=chart.title, height=460, showlegend=True)
     return fig
+
+
+def add_line(fig: go.Figure, group: pd.DataFrame, name: str, col: int,
+             colors: dict[str, str], hover: pd.Series) -> None:
+    """`group`'s medians against its `x` as one line in panel `col`, in the colour `name`
+    has in every panel (shown in the legend once)."""
+    from plotly.colors import qualitative
+
+    color = colors.setdefault(name, qualitative.Plotly[len(colors) % len(qualitative.Plotly)])
+    fig.add_trace(go.Scatter(
+        name=name, legendgroup=name, showlegend=col == 1, x=group["x"], y=group["median"],
+        mode="lines+markers", line={"color": color}, customdata=_custom(group, hover),
+        hovertemplate=HOVER), row=1, col=col)
 
 
 def _other_tags(tags: dict, tag: str) -> str:

@@ -15,7 +15,7 @@ import json
 import pandas as pd
 import plotly.graph_objects as go
 
-from harness.reports.figures import HOVER, ChartContext, Member, _custom, _label, with_series
+from harness.reports.figures import ChartContext, Member, _label, add_line
 from harness.suites.metrics import Chart
 
 
@@ -32,7 +32,6 @@ def _against(ctx: ChartContext, name: str) -> pd.DataFrame:
 
 
 def load_curve(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figure | None:
-    from plotly.colors import qualitative
     from plotly.subplots import make_subplots
 
     xs = _against(ctx, chart.against or "requests_per_s")
@@ -44,17 +43,9 @@ def load_curve(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Fig
         rows = rows.merge(xs, on=["cell_key", "point"], how="inner")
         if rows.empty:
             continue
-        for (series, fmt), group in with_series(rows).groupby(["series", "format"],
-                                                               sort=True):
+        for (series, fmt), group in rows.groupby(["series", "format"], sort=True):
             group = group.sort_values("x")
-            name = f"{series} · {fmt}"
-            color = colors.setdefault(name, qualitative.Plotly[len(colors)
-                                                               % len(qualitative.Plotly)])
-            fig.add_trace(go.Scatter(
-                name=name, legendgroup=name, showlegend=col == 1, x=group["x"],
-                y=group["median"], mode="lines+markers", line={"color": color},
-                customdata=_custom(group, group["point"]), hovertemplate=HOVER),
-                row=1, col=col)
+            add_line(fig, group, f"{series} · {fmt}", col, colors, group["point"])
         if member.spec.name == "goodput_requests_per_s":
             top = float(rows["x"].max())
             fig.add_trace(go.Scatter(name="every request within the objectives",
