@@ -170,6 +170,11 @@ class Serving(Backend):
         for a server someone else runs: their memory is the engine's, so the memory suite
         samples them too."""
 
+    def speculation(self) -> dict[str, float] | None:
+        """The server's speculative-decoding counters since it started: `drafts`
+        (verification steps), `drafted` and `accepted` tokens; None where it reports none."""
+        return None
+
 
 def capabilities_of(backend_cls: type[Backend]) -> list[type[Backend]]:
     """The capability mixins `backend_cls` derives from: the classes of its MRO that

@@ -73,6 +73,9 @@ class OpenAIHttpBackend(Generating, Serving, TokenLogprobs):
     config: OpenAIHttpConfig
     keep_alive: ClassVar[bool] = True
     """Reuse connections between requests (a server that drops idle ones races with it)."""
+    speculation_counters: ClassVar[dict[str, str]] = {}
+    """`Serving.speculation`'s counters -> the Prometheus samples of /metrics that hold
+    them (summed over labels); empty where the server has none."""
 
     @classmethod
     def lacks(cls, config: BackendConfig) -> frozenset[type]:
@@ -198,6 +201,22 @@ class OpenAIHttpBackend(Generating, Serving, TokenLogprobs):
                     yield json.loads(event.data)
         except httpx.HTTPError as exc:
             raise BackendError(f"streaming from {self._url}{path} failed: {exc}") from None
+
+    def speculation(self) -> dict[str, float] | None:
+        if not self.speculation_counters or self._client is None:
+            return None
+        from prometheus_client.parser import text_string_to_metric_families
+
+        response = self._client.get("/metrics")
+        if response.status_code != 200:
+            return None
+        wanted = {sample: key for key, sample in self.speculation_counters.items()}
+        out = dict.fromkeys(self.speculation_counters, 0.0)
+        for family in text_string_to_metric_families(response.text):
+            for sample in family.samples:
+                if sample.name in wanted:
+                    out[wanted[sample.name]] += sample.value
+        return out
 
     # -- tokens ----------------------------------------------------------------------
 

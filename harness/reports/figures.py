@@ -335,6 +335,9 @@ STYLES: dict[str, Style] = {"bars": bars, "roofline": roofline, "grouped": group
                             "concurrency": concurrency, "vs_depth": vs_depth}
 """Chart style name (what a `Chart` names) -> the function that draws it."""
 
-from harness.reports.serving_figures import load_curve  # noqa: E402  (it draws with these)
+# these draw with the helpers above
+from harness.reports.serving_figures import load_curve  # noqa: E402
+from harness.reports.speculation_figures import speculation  # noqa: E402
 
 STYLES["load_curve"] = load_curve
+STYLES["speculation"] = speculation

@@ -54,8 +54,11 @@ class Chart:
     "grouped" (medians of several metrics side by side, legend prefixed by `label`),
     "vs_size" (median against model file size), "pareto" (the metric against the median of
     metric `against`, point size = file size, Pareto front), "vs_bits" (mean against real
-    bits per weight, log scale), "concurrency" (median against the `concurrency` tag, one
-    panel per metric titled `label`).
+    bits per weight, log scale), "concurrency" and "vs_depth" (median against the
+    `concurrency` or `depth` tag, one panel per metric titled `label`), "load_curve" (each
+    load point against the median of metric `against` at that point), "speculation"
+    (speedup in metric `against` over the same server without speculation, beside the
+    member metrics).
     """
 
     title: str

@@ -33,7 +33,7 @@ from harness.errors import HarnessError
 from harness.suites.base import Chart, Metric, MetricSpec, Suite, SuiteParams
 from harness.suites.context import CellContext
 from harness.suites.load import RequestRecord, arrival_times, closed_loop, open_loop
-from harness.suites.serving_points import latency_specs, point_metrics
+from harness.suites.serving_points import latency_specs, point_metrics, speculation_metrics
 
 SERVING_CHART = "Serving: time to first token and output tokens/s vs concurrency"
 
@@ -138,6 +138,9 @@ _CHARTS = {
                                     x_label="offered requests/s"),
 }
 
+SPECULATION = Chart("Serving: speculative decoding, speedup and acceptance", order=53,
+                    style="speculation", against="output_tokens_per_s")
+
 
 class ServingSuite(Suite):
     name: ClassVar[str] = "serving"
@@ -162,6 +165,10 @@ class ServingSuite(Suite):
                    chart=_CHARTS["goodput_requests_per_s"],
                    description="completed requests/s that met every objective in `slo`"),
         MetricSpec("slo_attainment", "fraction", True, "count"),
+        MetricSpec("draft_acceptance_rate", "fraction", True, "count",
+                   chart=SPECULATION, description="drafted tokens the target model accepted"),
+        MetricSpec("mean_accepted_length", "tokens", True, "count", chart=SPECULATION,
+                   description="tokens per step of the target model: 1 + accepted / drafts"),
     )
 
     def run(self, backend: Backend, params: ServingParams, ctx: CellContext) -> list[Metric]:
@@ -174,11 +181,13 @@ class ServingSuite(Suite):
 
         def measure(tags: dict, run, open_loop: bool = False) -> float:
             batch = prompts.take(params.max_requests)
+            before = backend.speculation()
             records, wall = run(stream, batch)
             for record, prompt in zip(records, batch, strict=False):  # sent in batch order
                 record.prompt_tokens = prompts.tokens(prompt)
             metrics.extend(point_metrics(self.spec, records, wall, tags, params.slo,
                                          ctx.seed, open_loop))
+            metrics.extend(speculation_metrics(self.spec, before, backend.speculation(), tags))
             self._records[_point_name(tags)] = records
             ok = [r for r in records if r.ok]
             return len(ok) / wall if wall > 0 and ok else 0.0

@@ -73,6 +73,21 @@ def point_metrics(spec, records: list[RequestRecord], wall: float, tags: dict,
     return metrics
 
 
+def speculation_metrics(spec, before: dict | None, after: dict | None, tags: dict
+                        ) -> list[Metric]:
+    """Acceptance of the point's speculation, from the server's counters around it (as
+    llama.cpp and vLLM define them): accepted / drafted tokens, and mean accepted length
+    = 1 + accepted / drafts, the tokens each step of the target model yields."""
+    if not before or not after:
+        return []
+    delta = {k: after[k] - before.get(k, 0.0) for k in after}
+    if delta.get("drafted", 0) <= 0 or delta.get("drafts", 0) <= 0:
+        return []
+    return [spec("draft_acceptance_rate").measure([delta["accepted"] / delta["drafted"]], tags),
+            spec("mean_accepted_length").measure([1 + delta["accepted"] / delta["drafts"]],
+                                                 tags)]
+
+
 def meets(record: RequestRecord, slo: dict[str, float]) -> bool:
     """Whether a completed request met every objective (a bound on a value the request
     does not have, such as ITL of a one-token answer, holds)."""

@@ -17,6 +17,7 @@ from harness.formats import resolve
 from harness.hardware.memory import MemorySampler
 from harness.suites.context import CellContext
 from harness.suites.serving import ServingParams, ServingSuite
+from harness.suites.serving_points import speculation_metrics
 
 pytestmark = pytest.mark.slow
 
@@ -131,6 +132,7 @@ def test_speculation_drafts_and_keeps_greedy_output(smol, f16, speculation) -> N
         b.load(f16)
         try:
             outputs.append(list(b.generate(b.tokenize(prompt_text), 40)))
+            before = b.speculation()
             stream = b.stream_completion(prompt_text, 40)
             while True:
                 try:
@@ -138,9 +140,35 @@ def test_speculation_drafts_and_keeps_greedy_output(smol, f16, speculation) -> N
                 except StopIteration as done:
                     timings.append(done.value)
                     break
+            counted = {k: v - before[k] for k, v in b.speculation().items()}
         finally:
             b.unload()
     assert outputs[1] == outputs[0]
     assert "draft_n" not in timings[0]
     assert timings[1]["draft_n"] > 0 and 0 <= timings[1]["draft_n_accepted"] <= \
         timings[1]["draft_n"]
+    # /metrics counts what the request's own timings say, and how many drafts it took
+    assert counted["drafted"] == timings[1]["draft_n"]
+    assert counted["accepted"] == timings[1]["draft_n_accepted"]
+    assert 0 < counted["drafts"] <= counted["drafted"]
+    [rate, length] = speculation_metrics(ServingSuite().spec, before, {
+        k: before[k] + v for k, v in counted.items()}, {})
+    assert rate.samples == [counted["accepted"] / counted["drafted"]]
+    assert length.samples == [1 + counted["accepted"] / counted["drafts"]]
+
+
+def test_client_ttft_and_itl_agree_with_the_servers_timings(server, f16) -> None:
+    """The same requests timed twice: by the harness from the stream, by llama-server in
+    its `timings` (prompt_ms: prompt processing; predicted_per_token_ms: generation time
+    per generated token). One client, so no request waits for a slot."""
+    params = ServingParams(concurrency=[1], requests_per_level=4, prompt_tokens=160,
+                           max_tokens=32, warmup=1)
+    _, records = _run(server, params, f16)
+    ttft, itl = [], []
+    for r in records["concurrency=1"]:
+        first, last, out = r["chunks"][0][0], r["chunks"][-1][0], sum(n for _, n in r["chunks"])
+        ttft.append((first - r["start"]) * 1000 / r["server"]["prompt_ms"])
+        itl.append((last - first) * 1000 / (out - r["chunks"][0][1])
+                   / r["server"]["predicted_per_token_ms"])
+    assert all(0.9 <= x <= 1.1 for x in ttft), ttft
+    assert all(0.9 <= x <= 1.1 for x in itl), itl
