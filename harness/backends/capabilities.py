@@ -65,6 +65,11 @@ class Stepped(Generating):
     def last_logits(self) -> np.ndarray:
         """Logits (vocab_size floats) after the last evaluated token."""
 
+    def kv_cache_usage(self) -> tuple[int, float] | None:
+        """(bytes the engine's KV cache holds for the tokens now cached, as the engine
+        reports them; bytes per element of that cache), or None where it cannot say."""
+        return None
+
     def generate(self, prompt: Sequence[int], max_new_tokens: int, temperature: float = 0.0,
                  seed: int = 0) -> Iterator[int]:
         """Built on `reset`, `prefill`, `decode_step`, `last_logits` and `ends_generation`."""

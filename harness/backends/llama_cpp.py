@@ -32,6 +32,11 @@ def cpu_has_amx() -> bool:
         return False
 
 
+_GGML_ELEMENT_BYTES = {0: 4, 1: 2, 30: 2}
+"""ggml types of a KV cache (F32, F16, BF16) -> bytes per element; quantized caches have
+blocks, not elements, and are left out."""
+
+
 class LlamaCppConfig(BackendConfig):
     n_batch: int = Field(default=2048, ge=1, description="logical batch (llama-bench default)")
     n_ubatch: int = Field(default=512, ge=1, description="physical batch (llama-bench default)")
@@ -88,6 +93,7 @@ class LlamaCppBackend(KvCacheBackend):
         cparams.n_threads_batch = self.config.threads
         cparams.flash_attn_type = _FLASH_ATTN[self.config.flash_attn]
         cparams.no_perf = True
+        self._kv_element_bytes = _GGML_ELEMENT_BYTES.get(int(cparams.type_k))
         self._ctx = lc.llama_init_from_model(self._model, cparams)
         if not self._ctx:
             raise BackendError(f"llama.cpp could not create a context for {artifact}")
@@ -148,6 +154,13 @@ class LlamaCppBackend(KvCacheBackend):
 
     def ends_generation(self, token: int) -> bool:
         return bool(self._lc.llama_vocab_is_eog(self._vocab, token))
+
+    def kv_cache_usage(self) -> tuple[int, float] | None:
+        """The size of the sequence's saved state: its KV cells, layer by layer, plus a few
+        bytes per cell (position, sequence ids) and per layer (type, row size)."""
+        if self._kv_element_bytes is None:
+            return None
+        return int(self._lc.llama_state_seq_get_size(self._ctx, 0)), self._kv_element_bytes
 
     def truncate(self, n_tokens: int) -> None:
         self._lc.llama_memory_seq_rm(self._lc.llama_get_memory(self._ctx), 0, n_tokens, -1)

@@ -105,6 +105,15 @@ class TransformersBackend(KvCacheBackend):
     def ends_generation(self, token: int) -> bool:
         return token in self._eos
 
+    def kv_cache_usage(self) -> tuple[int, float] | None:
+        """The bytes of the DynamicCache's key and value tensors."""
+        tensors = [t for layer in getattr(self._cache, "layers", [])
+                   for t in (getattr(layer, "keys", None), getattr(layer, "values", None))
+                   if t is not None and hasattr(t, "nbytes")]
+        if not tensors:
+            return None
+        return sum(t.nbytes for t in tensors), tensors[0].element_size()
+
     def truncate(self, n_tokens: int) -> None:
         extra = self._cache.get_seq_length() - n_tokens
         if extra > 0:  # transformers 5 crops by a negative count of tokens to drop
