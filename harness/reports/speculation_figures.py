@@ -6,7 +6,9 @@ a speculating cell at a load point is its median of metric `chart.against` (outp
 tokens/s) over that of the same server without speculation: the cell of the same run
 whose backend is the speculating one's without its `:label` (llama_server for
 llama_server:draft-q4_0), with the same model, format, suite, profile and point tags,
-that reported no acceptance. Without such a cell no speedup is drawn.
+that reported no acceptance. Without such a cell no speedup is drawn. Open-loop points
+are left out of the speedup: their rate is set per server (a sweep's rates follow each
+server's own saturation), so their tokens/s compare schedules, not speed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ from harness.reports.serving_figures import _key
 from harness.suites.metrics import Chart
 
 _SAME = ["model", "format", "suite", "profile_id", "point"]
+
+
+def _closed_loop(tags) -> bool:
+    tags = tags if isinstance(tags, dict) else {}
+    return "concurrency" in tags or tags.get("sweep") in ("synchronous", "throughput")
 
 
 def _point_label(tags) -> str:
@@ -34,6 +41,7 @@ def speedups(chart: Chart, members: list[Member], ctx: ChartContext) -> pd.DataF
     frame = ctx.frame
     speculating = set().union(*(set(m.rows["cell_key"]) for m in members))
     speed = frame[(frame["status"] == "ok") & (frame["metric_name"] == chart.against)]
+    speed = speed[[_closed_loop(t) for t in speed["metric_tags"]]]
     if speed.empty:
         return pd.DataFrame()
     speed = speed.assign(point=[_key(t) for t in speed["metric_tags"]],
