@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 
+import psutil
+
 from harness.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ class ServerProcess:
 
     def stop(self) -> None:
         """Stop the whole process group; log the server's last lines and drop its log."""
+        members = _group_members(self._proc.pid)
         for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, None)):
             try:
                 os.killpg(self._proc.pid, sig)
@@ -82,9 +85,47 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 continue
         self._proc.wait()
+        _reap_group(self._proc.pid, members)
         if not self._log.closed:
             log.info("%s log, last lines: %s", self.name, self.tail(5))
             self._log.close()
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for pid in psutil.pids():
+        try:
+            if os.getpgid(pid) == pgid:
+                members.append(pid)
+        except OSError:
+            pass
+    return members
+
+
+def _reap_group(pgid: int, members: list[int], timeout_s: float = 10.0) -> None:
+    """Wait until nothing of the server's process group is left, killing what lingers
+    past `timeout_s`. Its processes that the server did not wait for are orphans; in the
+    cell worker (a child subreaper) they come back to this process, and reaping them here
+    adds their CPU time to this process's children times, where the cell's health
+    counts it (else it would read as another process's load)."""
+    deadline, killed = time.monotonic() + timeout_s, False
+    while True:
+        for pid in members:  # only the group's: other children are their owners' to wait for
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        if time.monotonic() > deadline:
+            if killed:
+                log.warning("process group %d outlived SIGKILL by %g s", pgid, timeout_s)
+                return
+            os.killpg(pgid, signal.SIGKILL)
+            killed, deadline = True, time.monotonic() + timeout_s
+        time.sleep(0.05)
 
 
 def _die_with_parent():

@@ -62,7 +62,7 @@ def speculation(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Fi
     from harness.reports.figures import with_series
 
     gains = speedups(chart, members, ctx)
-    panels = [("speedup (x, output tokens/s over no speculation)",
+    panels = [("speedup (x) in output tokens/s",
                with_series(gains) if not gains.empty else gains, "speedup")]
     panels += [(_label(chart, m), m.rows, "median") for m in members]
     panels = [p for p in panels if not p[1].empty]

@@ -96,8 +96,13 @@ def _die_with_parent(parent_pid: int) -> None:
         import ctypes
         import signal
 
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        pr_set_pdeathsig, pr_set_child_subreaper = 1, 36
+        libc = ctypes.CDLL(None)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+        # a server's own children (vLLM's engine core) that it leaves behind come back to
+        # this process, which reaps them: their CPU time then counts as the cell's, not
+        # as another process's in the cell's health (harness.backends.server_process)
+        libc.prctl(pr_set_child_subreaper, 1)
     if parent_pid and os.getppid() != parent_pid:
         os._exit(1)
 

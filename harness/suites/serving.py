@@ -22,6 +22,7 @@ record (send, every token's arrival, tokens, error) is kept with the cell.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -166,8 +167,10 @@ class ServingSuite(Suite):
                    description="completed requests/s that met every objective in `slo`"),
         MetricSpec("slo_attainment", "fraction", True, "count"),
         MetricSpec("draft_acceptance_rate", "fraction", True, "count",
-                   chart=SPECULATION, description="drafted tokens the target model accepted"),
-        MetricSpec("mean_accepted_length", "tokens", True, "count", chart=SPECULATION,
+                   chart=replace(SPECULATION, label="acceptance rate (accepted / drafted)"),
+                   description="drafted tokens the target model accepted"),
+        MetricSpec("mean_accepted_length", "tokens", True, "count",
+                   chart=replace(SPECULATION, label="mean accepted length (tokens per step)"),
                    description="tokens per step of the target model: 1 + accepted / drafts"),
     )
 

@@ -126,6 +126,28 @@ def test_processes_the_cell_starts_count_as_its_own() -> None:
     assert h["own_cpu"] >= 0.4, h  # both grandchildren's CPU, about all of 2 cores
 
 
+def test_what_a_server_leaves_behind_counts_as_the_cells() -> None:
+    """A server whose own child outlives it (vLLM's engine core, when the API server exits
+    first) comes back to the cell worker, a subreaper, so its CPU counts as the cell's,
+    not as another process's."""
+    body = f"""\
+        import shlex
+        from harness.backends.server_process import ServerProcess, free_port
+        from harness.runner.worker import _die_with_parent
+        _die_with_parent(0)  # what the cell worker sets up first
+        port = free_port()
+        spin = shlex.quote({SPIN.format(s=30)!r})
+        cmd = ["sh", "-c", f"{{sys.executable}} -c {{spin}} & exec {{sys.executable}} "
+               f"-m http.server {{port}} --bind 127.0.0.1"]
+        with window():
+            server = ServerProcess(cmd, port, "test server", 30, ready_path="/")
+            time.sleep(1.5)
+            server.stop()
+        """
+    _, h = _own_work_is_not_counted(textwrap.dedent(body))
+    assert h["own_cpu"] >= 0.3, h
+
+
 def test_the_runners_own_cpu_counts_as_the_cells() -> None:
     # this process spins throughout: watched as the parent it is own, unnamed it is other
     named, unnamed = _windows("""\
