@@ -69,7 +69,8 @@ class LlamaServerBackend(OpenAIHttpBackend):
                                    "llama-cpp-python's sources on first use (cmake and a C++ "
                                    "compiler), or set HARNESS_LLAMA_SERVER to a binary")
     packages: ClassVar[tuple[str, ...]] = ("llama-cpp-python", "httpx")
-    modules: ClassVar[tuple[str, ...]] = ("httpx", "httpx_sse", "llama_cpp")
+    modules: ClassVar[tuple[str, ...]] = ("httpx", "httpx_sse", "llama_cpp",
+                                          "prometheus_client")
 
     config: LlamaServerConfig
     keep_alive: ClassVar[bool] = False

@@ -12,7 +12,7 @@ import pytest
 
 from harness.suites.load import RequestRecord, arrival_times, closed_loop, open_loop
 from harness.suites.serving import ServingParams, ServingSuite
-from harness.suites.serving_points import meets, point_metrics
+from harness.suites.serving_points import meets, point_metrics, speculation_metrics
 
 
 def _records() -> list[RequestRecord]:
@@ -165,3 +165,15 @@ def test_workload_presets_fill_what_is_not_written() -> None:
     assert q.max_tokens == 16 and q.prompt_tokens == 256 and q.corpus == "python-source"
     with pytest.raises(ValueError, match="no load point"):
         ServingParams(concurrency=[], rates=[], sweep=0)
+
+
+def test_speculation_counts_only_what_happened_during_the_point() -> None:
+    spec = ServingSuite().spec
+    before = {"drafts": 2, "drafted": 10, "accepted": 4}
+    after = {"drafts": 6, "drafted": 30, "accepted": 16}
+    rate, length = speculation_metrics(spec, before, after, {"concurrency": 1})
+    assert rate.samples == [12 / 20]  # accepted / drafted during the point
+    assert length.samples == [1 + 12 / 4]  # tokens per step of the target model
+    assert rate.tags == {"concurrency": 1}
+    assert speculation_metrics(spec, after, after, {}) == []  # drafted nothing: no metric
+    assert speculation_metrics(spec, None, None, {}) == []  # a server that cannot say
