@@ -57,6 +57,7 @@ def speedups(chart: Chart, members: list[Member], ctx: ChartContext) -> pd.DataF
 
 
 def speculation(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figure | None:
+    from plotly.colors import qualitative
     from plotly.subplots import make_subplots
 
     from harness.reports.figures import with_series
@@ -69,16 +70,18 @@ def speculation(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Fi
     if not panels:
         return None
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[0] for p in panels])
-    names: set[str] = set()
+    colors: dict[str, str] = {}  # one colour per series in every panel
     for col, (title, rows, value) in enumerate(panels, start=1):
         for (series, fmt), group in rows.groupby(["series", "format"], sort=True):
             name = f"{series} · {fmt}"
+            shown = name in colors
+            color = colors.setdefault(name, qualitative.Plotly[len(colors)
+                                                               % len(qualitative.Plotly)])
             fig.add_trace(go.Bar(
-                name=name, legendgroup=name, showlegend=name not in names,
+                name=name, legendgroup=name, showlegend=not shown, marker={"color": color},
                 x=[_point_label(t) for t in group["metric_tags"]], y=group[value],
                 hovertemplate=f"{name}<br>%{{x}}: %{{y:.3g}}<extra></extra>"),
                 row=1, col=col)
-            names.add(name)
         fig.update_yaxes(title_text=title, rangemode="tozero", row=1, col=col)
     fig.update_layout(title=chart.title, barmode="group", height=460, showlegend=True)
     return fig
