@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -23,14 +22,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from compare_llama_bench import artifact  # noqa: E402
+from serving_rounds import harness_turn, print_medians, serving_round  # noqa: E402
 
 from harness.backends.llama_cpp import cpu_has_amx  # noqa: E402
 from harness.backends.llama_cpp_tools import locate_or_build  # noqa: E402
 from harness.backends.llama_server import LlamaServerBackend, LlamaServerConfig  # noqa: E402
-from harness.formats import resolve  # noqa: E402
-from harness.hardware.memory import MemorySampler  # noqa: E402
-from harness.suites.context import CellContext  # noqa: E402
-from harness.suites.serving import ServingParams, ServingSuite  # noqa: E402
+from harness.suites.serving import ServingParams  # noqa: E402
 
 FIGURES = ("total_tokens_per_s", "output_tokens_per_s")
 
@@ -53,10 +50,7 @@ def batched_bench(tool: Path, model: Path, args) -> dict[str, float]:
 def harness_round(backend, model: Path, args) -> dict[str, float]:
     params = ServingParams(concurrency=[args.slots], requests_per_level=args.slots * args.waves,
                            prompt_tokens=args.input, max_tokens=args.output, warmup=1)
-    with MemorySampler(enabled=False) as memory:
-        ctx = CellContext(artifact=resolve.describe(model, "f16", "-"), load_time_s=0,
-                          memory=memory, seed=0)
-        by = {m.name: m for m in ServingSuite().run(backend, params, ctx)}
+    by = serving_round(backend, model, args.format, params)
     return {k: by[k].samples[0] for k in FIGURES}
 
 
@@ -78,7 +72,7 @@ def main() -> int:
         n_ctx=args.slots * (args.input + args.output + 64)))
     rows: dict[str, list[dict]] = {"harness": [], "batched-bench": []}
     for i in range(args.rounds * 2):
-        name = "harness" if i % 4 in (0, 3) else "batched-bench"
+        name = "harness" if harness_turn(i) else "batched-bench"
         if name == "harness":
             backend.load(model)  # not beside batched-bench: one engine on the CPUs at a time
             try:
@@ -91,10 +85,7 @@ def main() -> int:
         print(f"round {i + 1} {name:14s}", "  ".join(f"{k} {v:8.2f}" for k, v in row.items()))
     print(f"\nmedians of {args.rounds} rounds each ({args.slots} slots, {args.input} in / "
           f"{args.output} out, {args.format}):")
-    for key in FIGURES:
-        h = statistics.median(r[key] for r in rows["harness"])
-        b = statistics.median(r[key] for r in rows["batched-bench"])
-        print(f"  {key:20s} harness {h:8.2f}  llama-batched-bench {b:8.2f}  ratio {h / b:.3f}")
+    print_medians(rows, FIGURES, "batched-bench")
     return 0
 
 

@@ -26,13 +26,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from compare_llama_bench import artifact  # noqa: E402
+from serving_rounds import harness_turn, print_medians, serving_round  # noqa: E402
 
 from harness.backends.vllm import VllmBackend  # noqa: E402
 from harness.backends.vllm_server import VllmServerBackend, VllmServerConfig  # noqa: E402
-from harness.formats import resolve  # noqa: E402
-from harness.hardware.memory import MemorySampler  # noqa: E402
-from harness.suites.context import CellContext  # noqa: E402
-from harness.suites.serving import ServingParams, ServingSuite  # noqa: E402
+from harness.suites.serving import ServingParams  # noqa: E402
 
 FIGURES = ("requests_per_s", "output_tokens_per_s", "median_ttft_ms")
 
@@ -40,10 +38,7 @@ FIGURES = ("requests_per_s", "output_tokens_per_s", "median_ttft_ms")
 def harness_round(backend, folder: Path, args) -> dict[str, float]:
     params = ServingParams(concurrency=[args.concurrency], requests_per_level=args.requests,
                            prompt_tokens=args.input, max_tokens=args.output, warmup=1)
-    with MemorySampler(enabled=False) as memory:
-        ctx = CellContext(artifact=resolve.describe(folder, "hf-bf16", "-"), load_time_s=0,
-                          memory=memory, seed=0)
-        by = {m.name: m for m in ServingSuite().run(backend, params, ctx)}
+    by = serving_round(backend, folder, "hf-bf16", params)
     return {"requests_per_s": by["requests_per_s"].samples[0],
             "output_tokens_per_s": by["output_tokens_per_s"].samples[0],
             "median_ttft_ms": statistics.median(by["ttft_ms"].samples)}
@@ -86,7 +81,7 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for i in range(args.rounds * 2):
-                tool = "harness" if i % 4 in (0, 3) else "vllm"
+                tool = "harness" if harness_turn(i) else "vllm"
                 row = (harness_round(backend, folder, args) if tool == "harness"
                        else vllm_round(backend, folder, args, Path(tmp), i))
                 rows[tool].append(row)
@@ -96,10 +91,7 @@ def main() -> int:
         backend.unload()
     print(f"\nmedians of {args.rounds} rounds each ({args.requests} requests, concurrency "
           f"{args.concurrency}, {args.input} in / {args.output} out):")
-    for key in FIGURES:
-        h = statistics.median(r[key] for r in rows["harness"])
-        v = statistics.median(r[key] for r in rows["vllm"])
-        print(f"  {key:22s} harness {h:9.2f}  vllm bench serve {v:9.2f}  ratio {h / v:.3f}")
+    print_medians(rows, FIGURES, "vllm")
     return 0
 
 
