@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def runs(smol, tmp_path_factory) -> dict[str, Path]:
     """A real run of the plugin suite, and a copy of it whose score is worse beyond the
-    declared tolerance (0.05) and whose speed is halved."""
+    declared tolerance (0.05) and whose speed is a quarter (halved, a cold first sample
+    of 5 once overlapped the others and the verdict was inconclusive)."""
     path, _ = smol
     work = tmp_path_factory.mktemp("widgets")
     suite = work / "widgets.yaml"
@@ -39,7 +40,7 @@ suites: {{widgets: }}
     for cell in cells:
         metrics = [m.model_copy(update={"samples": [s - 0.1 for s in m.samples]})
                    if m.kind == "quality" else
-                   m.model_copy(update={"samples": [s / 2 for s in m.samples]})
+                   m.model_copy(update={"samples": [s / 4 for s in m.samples]})
                    for m in cell.metrics]
         worse.append(cell.model_copy(update={"run_id": "20990101T000000Z-worse",
                                              "metrics": metrics}))
