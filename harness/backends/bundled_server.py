@@ -13,11 +13,7 @@ from harness.backends.server_process import ServerProcess, free_port
 from harness.errors import BackendError
 
 _LAUNCH = (
-    "import ctypes, os, runpy, signal, sys\n"
-    "if sys.platform.startswith('linux'):\n"
-    "    ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"  # PR_SET_PDEATHSIG: die with the cell
-    "if os.getppid() != int(sys.argv.pop(1)):\n"
-    "    sys.exit('the harness process that started this server is gone')\n"
+    "import runpy, sys\n"
     "if sys.argv.pop(1) == 'no-extra-buffers':\n"  # see harness.backends.llama_cpp.repack
     "    import llama_cpp.llama_cpp as lc\n"
     "    defaults = lc.llama_model_default_params\n"
@@ -29,8 +25,7 @@ _LAUNCH = (
     "sys.argv[0] = 'llama_cpp.server'\n"
     "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
 )
-"""Runs llama-cpp-python's server so that it is killed if the cell process dies
-(a crashed or killed cell must not leave a server running beside the next cell)."""
+"""Runs llama-cpp-python's server, without llama.cpp's extra weight buffers where asked."""
 
 
 class BundledServer(ServerProcess):
@@ -54,7 +49,7 @@ class BundledServer(ServerProcess):
                 "--interrupt_requests", "False", "--verbose", "False", *c.server_args]
         env = {k: v for k, v in os.environ.items()
                if k.upper() not in ("HOST", "PORT", "CONFIG_FILE", "MODEL")}
-        command = [sys.executable, "-c", _LAUNCH, str(os.getpid()),
+        command = [sys.executable, "-c", _LAUNCH,
                    "no-extra-buffers" if cpu_has_amx() else "extra-buffers", *args]
         super().__init__(command, port, "llama-cpp-python's server", c.startup_timeout_s,
                          env=env)

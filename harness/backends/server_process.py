@@ -1,8 +1,9 @@
 """A server process started for one cell on 127.0.0.1, and stopped with all it started.
 
-It runs in its own process group, dies with the cell process that started it (a crashed
-or killed cell must not leave a server running beside the next cell), and is stopped as
-a whole group: SIGTERM (servers shut down cleanly), then SIGKILL if it lingers. Its
+It runs in its own process group, led by a launcher (server_launcher.py) that takes the
+whole group down when the cell process dies (a crashed or killed cell must not leave a
+server, or a process the server started, running beside the next cell), and is stopped
+as a whole group: SIGTERM (servers shut down cleanly), then SIGKILL if it lingers. Its
 output goes to a file without a name, so a killed cell leaves no log behind.
 """
 
@@ -16,12 +17,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import psutil
 
 from harness.errors import BackendError
 
 log = logging.getLogger(__name__)
+_LAUNCHER = Path(__file__).with_name("server_launcher.py")
 
 
 class ServerProcess:
@@ -32,13 +35,16 @@ class ServerProcess:
                  ready_path: str = "/v1/models", env: dict[str, str] | None = None) -> None:
         self.name = name
         self._log = tempfile.TemporaryFile(prefix="harness-server-", suffix=".log")
+        # the launcher leads the group and takes it down when this process dies
         self._proc = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True, preexec_fn=_die_with_parent())
+            [sys.executable, str(_LAUNCHER), str(os.getpid()), *command], stdout=self._log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True)
         self.url = f"http://127.0.0.1:{port}"
-        self.pid = self._proc.pid
         try:
             self._wait_until_ready(ready_path, timeout_s)
+            self.pid = psutil.Process(self._proc.pid).children()[0].pid
+            """The server's own process (the launcher's one child)."""
         except BaseException:
             self.stop()
             raise
@@ -126,18 +132,6 @@ def _reap_group(pgid: int, members: list[int], timeout_s: float = 10.0) -> None:
             os.killpg(pgid, signal.SIGKILL)
             killed, deadline = True, time.monotonic() + timeout_s
         time.sleep(0.05)
-
-
-def _die_with_parent():
-    """A preexec_fn that sets PR_SET_PDEATHSIG in the server before it execs: from its
-    first instruction it dies with the cell process. libc's prctl is looked up here,
-    before the fork."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    return lambda: prctl(1, signal.SIGKILL)
 
 
 def free_port() -> int:

@@ -10,6 +10,21 @@ import time
 
 import psutil
 
+_TREE_EVERY = 50
+"""Samples between two looks for the watched processes' descendants (a server's engine
+process, started after it): walking /proc at every 5 ms sample would cost more."""
+
+
+def with_descendants(procs: list[psutil.Process]) -> list[psutil.Process]:
+    out = []
+    for proc in procs:
+        out.append(proc)
+        try:
+            out += proc.children(recursive=True)
+        except psutil.Error:
+            pass
+    return out
+
 
 class MemorySampler:
     """Samples this process's RSS (and its GPU memory, where NVML sees one) in a thread.
@@ -30,6 +45,7 @@ class MemorySampler:
         self._thread = threading.Thread(target=self._loop, name="memory-sampler", daemon=True)
         self._proc = psutil.Process()
         self._watched: list[psutil.Process] = []
+        self._tree: list[psutil.Process] = []
         self._gpu = _NvmlProcessMemory()
 
     def __enter__(self) -> MemorySampler:
@@ -44,16 +60,20 @@ class MemorySampler:
         self._gpu.close()
 
     def watch(self, pids: list[int]) -> None:
-        """Also sample these processes (a server the backend started holds the model)."""
+        """Also sample these processes and their descendants (a server the backend started
+        holds the model, or its engine process does)."""
         self._watched = [*self._watched, *(psutil.Process(pid) for pid in pids)]
+        self._tree = with_descendants(self._watched)
 
     @property
     def watching(self) -> bool:
         return bool(self._watched)
 
     def sample(self) -> None:
+        if self.n_samples % _TREE_EVERY == 0:
+            self._tree = with_descendants(self._watched)
         watched = 0
-        for proc in self._watched:
+        for proc in self._tree:
             try:
                 watched += proc.memory_info().rss
             except psutil.NoSuchProcess:

@@ -18,11 +18,12 @@ import logging
 from dataclasses import replace
 from typing import Annotated, ClassVar
 
+import psutil
 from pydantic import Field
 
 from harness.backends.base import Backend
 from harness.backends.capabilities import Generating, Serving, Stepped
-from harness.hardware.memory import os_max_rss_bytes
+from harness.hardware.memory import os_max_rss_bytes, with_descendants
 from harness.suites.base import Chart, Family, Metric, MetricSpec, Suite, SuiteParams
 from harness.suites.context import CellContext
 
@@ -98,7 +99,8 @@ class MemorySuite(Suite):
                 self.metric("server_peak_rss_bytes", [ctx.memory.peak_watched_rss],
                             {"sampler": sampler["sampler"]}),
                 self.metric("server_os_max_rss_bytes",
-                            [sum(os_max_rss_bytes(pid) for pid in servers)]),
+                            [sum(os_max_rss_bytes(p.pid) for p in with_descendants(
+                                [psutil.Process(pid) for pid in servers]))]),
             ]
         if ctx.memory.gpu_present:
             metrics.append(self.metric("peak_gpu_memory_bytes", [ctx.memory.peak_gpu]))

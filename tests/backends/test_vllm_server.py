@@ -92,21 +92,20 @@ def test_unload_stops_every_process_of_the_server(folder) -> None:
     assert not [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
-def test_sigkill_of_the_runner_during_a_vllm_server_cell(tmp_path, smol, monkeypatch) -> None:
+def test_sigkill_of_the_runner_during_a_vllm_server_cell(tmp_path, monkeypatch) -> None:
     """The runner killed while vLLM's engine core runs: no process of the tree survives."""
     from harness.backends.vllm import PYTHON_ENV, VllmBackend
     from tests.reliability.test_process_tree import _kill_runner_during
 
     monkeypatch.setenv(PYTHON_ENV, VllmBackend.interpreter())  # the run's cache is empty
-    path, _ = smol
     suite = tmp_path / "serve.yaml"
-    suite.write_text(f"""\
+    suite.write_text("""\
 name: serve
-models: [{{name: m, path: {path}}}]
+models: [smollm2-135m]
 formats: [hf-bf16]
-backends: {{vllm_server: {{threads: 2, n_ctx: 512}}}}
-suites: {{serving: {{concurrency: [2], requests_per_level: 50, prompt_tokens: 16,
-                     max_tokens: 32, warmup: 1}}}}
+backends: {vllm_server: {threads: 2, n_ctx: 512}}
+suites: {serving: {concurrency: [2], requests_per_level: 50, prompt_tokens: 16,
+                   max_tokens: 32, warmup: 1}}
 timeout_s: 600
 """)
     _kill_runner_during(suite, tmp_path, "EngineCore")
