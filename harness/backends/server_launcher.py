@@ -5,7 +5,8 @@ the server's process group. The kernel kills only a direct child when its parent
 (PR_SET_PDEATHSIG): a server's own children, such as vLLM's engine core, would outlive a
 killed cell. So this launcher asks for SIGTERM when the cell process dies, and on SIGTERM
 (that, or `ServerProcess.stop`) passes it to the server, gives it `GRACE_S` to shut down,
-then kills every process of the group. Standard library only: it starts in milliseconds.
+then kills every other process of the group, and removes the server's temporary folder.
+Standard library only: it starts in milliseconds.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 GRACE_S = 10.0
@@ -24,7 +27,10 @@ _PR_SET_PDEATHSIG = 1
 
 def main(argv: list[str]) -> int:
     cell_pid, command = int(argv[0]), argv[1:]
-    server = subprocess.Popen(command)  # in this process group, which this process leads
+    # the server's temporary files (vLLM's IPC sockets) go in a folder of its own, which
+    # this launcher removes however the server ends
+    scratch = tempfile.mkdtemp(prefix="harness-server-", dir=_short_tempdir())
+    server = subprocess.Popen(command, env={**os.environ, "TMPDIR": scratch})
     deadline: list[float] = []  # set once stopping: when the group is killed
 
     def stop(*_) -> None:  # only flags and signals: the main loop waits
@@ -44,9 +50,47 @@ def main(argv: list[str]) -> int:
         time.sleep(0.05)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # stopping: whatever is left of the group goes now; the server ended by itself: what
-    # it started is asked to end too
-    os.killpg(0, signal.SIGKILL if deadline else signal.SIGTERM)
+    # it started is asked to end, and killed if it lingers
+    _end_group(signal.SIGKILL if deadline else signal.SIGTERM)
+    shutil.rmtree(scratch, ignore_errors=True)
     return 0 if code is None else code if code >= 0 else 128 - code
+
+
+def _short_tempdir() -> str | None:
+    """Where a folder leaves room for socket names in it: a Unix socket's path is at most
+    107 bytes (vLLM names its IPC sockets with a 36-character uuid), and a test's TMPDIR
+    can take most of that."""
+    base = tempfile.gettempdir()
+    return base if len(base) <= 48 or not os.path.isdir("/tmp") else "/tmp"
+
+
+def _others() -> list[int]:
+    """The other processes of this process group (from /proc: standard library only)."""
+    me, out = os.getpid(), []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != me:
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == me and fields[0] != "Z":  # pgrp; zombies are gone
+                out.append(int(name))
+    return out
+
+
+def _end_group(sig: int) -> None:
+    for attempt in (sig, signal.SIGKILL):
+        for pid in _others():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, attempt)
+        end = time.monotonic() + GRACE_S
+        while _others() and time.monotonic() < end:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(-1, os.WNOHANG)
+            time.sleep(0.05)
+        if not _others():
+            return
 
 
 if __name__ == "__main__":

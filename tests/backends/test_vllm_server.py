@@ -108,4 +108,5 @@ suites: {serving: {concurrency: [2], requests_per_level: 50, prompt_tokens: 16,
                    max_tokens: 32, warmup: 1}}
 timeout_s: 600
 """)
-    _kill_runner_during(suite, tmp_path, "EngineCore")
+    # torch keeps its compile cache in TMPDIR (torchinductor_<user>) on purpose
+    _kill_runner_during(suite, tmp_path, "EngineCore", caches=("torchinductor_",))
