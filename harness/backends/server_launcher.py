@@ -64,19 +64,26 @@ def _short_tempdir() -> str | None:
     return base if len(base) <= 48 or not os.path.isdir("/tmp") else "/tmp"
 
 
-def _others() -> list[int]:
-    """The other processes of this process group (from /proc: standard library only)."""
-    me, out = os.getpid(), []
-    for name in os.listdir("/proc"):
-        if name.isdigit() and int(name) != me:
+def group_members(pgid: int) -> list[int]:
+    """The live processes of process group `pgid` (from /proc: standard library only;
+    none where there is no /proc)."""
+    out = []
+    for name in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if name.isdigit():
             try:
                 with open(f"/proc/{name}/stat") as f:
                     fields = f.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[2]) == me and fields[0] != "Z":  # pgrp; zombies are gone
+            if int(fields[2]) == pgid and fields[0] != "Z":  # pgrp; zombies are gone
                 out.append(int(name))
     return out
+
+
+def _others() -> list[int]:
+    """The other processes of this launcher's group."""
+    me = os.getpid()
+    return [pid for pid in group_members(me) if pid != me]
 
 
 def _end_group(sig: int) -> None:

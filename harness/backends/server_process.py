@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psutil
 
+from harness.backends.server_launcher import group_members
 from harness.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class ServerProcess:
 
     def stop(self) -> None:
         """Stop the whole process group; log the server's last lines and drop its log."""
-        members = _group_members(self._proc.pid)
+        members = group_members(self._proc.pid)
         for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, None)):
             try:
                 os.killpg(self._proc.pid, sig)
@@ -95,17 +96,6 @@ class ServerProcess:
         if not self._log.closed:
             log.info("%s log, last lines: %s", self.name, self.tail(5))
             self._log.close()
-
-
-def _group_members(pgid: int) -> list[int]:
-    members = []
-    for pid in psutil.pids():
-        try:
-            if os.getpgid(pid) == pgid:
-                members.append(pid)
-        except OSError:
-            pass
-    return members
 
 
 def _reap_group(pgid: int, members: list[int], timeout_s: float = 10.0) -> None:

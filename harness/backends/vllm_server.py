@@ -12,6 +12,7 @@ prompt_lookup_max: 4}`) is vLLM's own, counted by its /metrics.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -124,8 +125,6 @@ class VllmServerBackend(OpenAIHttpBackend):
         if c.enforce_eager:
             args.append("--enforce-eager")
         if c.speculative_config:
-            import json
-
             args += ["--speculative-config", json.dumps(c.speculative_config)]
         env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": f"{c.kv_cache_space_gib:g}",
                "OMP_NUM_THREADS": str(c.threads)}

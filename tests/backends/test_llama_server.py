@@ -14,10 +14,9 @@ from harness.backends.llama_cpp import LlamaCppBackend, LlamaCppConfig
 from harness.backends.llama_server import LlamaServerBackend, LlamaServerConfig, binary
 from harness.backends.openai_http import OpenAIHttpBackend, OpenAIHttpConfig
 from harness.formats import resolve
-from harness.hardware.memory import MemorySampler
-from harness.suites.context import CellContext
 from harness.suites.serving import ServingParams, ServingSuite
 from harness.suites.serving_points import speculation_metrics
+from tests.backends.serving_checks import assert_batched, run_serving
 
 pytestmark = pytest.mark.slow
 
@@ -37,16 +36,8 @@ def server(f16):
     b.unload()
 
 
-def _ctx(path: Path, memory: MemorySampler) -> CellContext:
-    return CellContext(artifact=resolve.describe(path, "f16", "-"), load_time_s=0.0,
-                       memory=memory, seed=0)
-
-
 def _run(backend, params: ServingParams, path: Path) -> tuple[list, dict]:
-    suite = ServingSuite()
-    with MemorySampler(enabled=False) as memory:
-        metrics = suite.run(backend, params, _ctx(path, memory))
-    return metrics, suite.records()["requests"]
+    return run_serving(backend, params, path, "f16")
 
 
 def test_greedy_tokens_match_in_process_llama_cpp(server, f16) -> None:
@@ -64,12 +55,7 @@ def test_four_slots_serve_requests_at_once_and_report_their_timings(server, f16)
                            max_tokens=16, warmup=1)
     metrics, records = _run(server, params, f16)
     point = records["concurrency=4"]
-    assert len(point) == 4 and all(r["error"] is None for r in point)
-    # batching: some request got its first token while another was still generating
-    spans = [(r["chunks"][0][0], r["chunks"][-1][0]) for r in point]
-    assert any(a[0] < b[0] < a[1] for a in spans for b in spans if a is not b), spans
-    # llama-server's token ids: every request ran to max_tokens, counted exactly
-    assert all(sum(n for _, n in r["chunks"]) == 16 for r in point)
+    assert_batched(point, 4, 16)  # counted from llama-server's token ids
     # the server's own report of each request rides along with the client's record
     assert all(r["server"]["predicted_n"] == 16 for r in point)
     assert all(r["server"]["prompt_n"] + r["server"].get("cache_n", 0) >= 30 for r in point)

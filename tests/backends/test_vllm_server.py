@@ -12,9 +12,8 @@ import pytest
 from harness.backends.llama_cpp import LlamaCppBackend, LlamaCppConfig
 from harness.backends.vllm_server import VllmServerBackend, VllmServerConfig
 from harness.formats import resolve
-from harness.hardware.memory import MemorySampler
-from harness.suites.context import CellContext
-from harness.suites.serving import ServingParams, ServingSuite
+from harness.suites.serving import ServingParams
+from tests.backends.serving_checks import assert_batched, run_serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 
@@ -36,12 +35,8 @@ def server(folder):
 
 
 def _run(backend, params: ServingParams, folder: Path) -> tuple[dict, dict]:
-    suite = ServingSuite()
-    with MemorySampler(enabled=False) as memory:
-        ctx = CellContext(artifact=resolve.describe(folder, "hf-bf16", "-"), load_time_s=0.0,
-                          memory=memory, seed=0)
-        metrics = suite.run(backend, params, ctx)
-    return {m.name: m for m in metrics}, suite.records()["requests"]
+    metrics, records = run_serving(backend, params, folder, "hf-bf16")
+    return {m.name: m for m in metrics}, records
 
 
 def test_greedy_tokens_match_llama_cpp_on_the_same_weights(server, smol) -> None:
@@ -57,11 +52,7 @@ def test_requests_are_batched_and_counted_by_the_server(server, folder) -> None:
     params = ServingParams(concurrency=[4], requests_per_level=4, prompt_tokens=64,
                            max_tokens=16, warmup=1)
     by, records = _run(server, params, folder)
-    point = records["concurrency=4"]
-    assert len(point) == 4 and all(r["error"] is None for r in point)
-    spans = [(r["chunks"][0][0], r["chunks"][-1][0]) for r in point]
-    assert any(a[0] < b[0] < a[1] for a in spans for b in spans if a is not b), spans
-    assert all(sum(n for _, n in r["chunks"]) == 16 for r in point)
+    assert_batched(records["concurrency=4"], 4, 16)
     assert by["requests_per_s"].samples[0] > 0 and "draft_acceptance_rate" not in by
 
 
