@@ -21,6 +21,7 @@ from pydantic import (
 
 from harness.backends.base import BackendConfig
 from harness.errors import ConfigError
+from harness.fleet.selectors import HardwareSelector
 from harness.models.files import model_path_problem
 from harness.models.sources import HubFile, LocalFile, ModelSource
 from harness.registry import plugin_name, registry
@@ -102,6 +103,15 @@ class PlanFile(BaseModel):
     processes: int = Field(default=1, ge=1, le=100, description="worker processes per timed "
                            "cell, interleaved round-robin across the run's cells")
     health: HealthLimits = HealthLimits()
+    hardware: list[str | HardwareSelector] = Field(
+        default=["any"], min_length=1, description="where cells run: any, profile ids or "
+        "selectors such as {gpu: true}, {gpu_name: H100}, {min_memory_gb: 64}")
+    replicate: bool = Field(default=False, description="run every cell on every matching "
+                            "hardware profile (else once, on one matching node)")
+    cells_per_node: int = Field(default=1, ge=1, le=64, description="cells a node runs at "
+                                "once (more than 1 lets timed cells share its CPUs)")
+    node_retries: int = Field(default=2, ge=0, le=20, description="times a cell whose node "
+                              "died is run again on another matching node")
 
 
 @dataclass
@@ -124,6 +134,11 @@ class Plan:
     processes: int = 1
     """Worker processes per timed cell (harness.runner interleaves them round-robin)."""
     health: HealthLimits = field(default_factory=HealthLimits)
+    hardware: list[str | HardwareSelector] = field(default_factory=lambda: ["any"])
+    """Where cells run (harness.fleet.placement)."""
+    replicate: bool = False
+    cells_per_node: int = 1
+    node_retries: int = 2
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -146,7 +161,8 @@ def load_plan(path: str | Path) -> Plan:
     _check_context(backends, suites, file)
     return Plan(spec.name, file, spec.description, models, spec.formats, backends, suites,
                 spec.seed, spec.timeout_s, spec.regression, unavailable, requests,
-                spec.derive_timeout_s, spec.processes, spec.health)
+                spec.derive_timeout_s, spec.processes, spec.health, spec.hardware,
+                spec.replicate, spec.cells_per_node, spec.node_retries)
 
 
 def _read_yaml(path: Path, file: str) -> dict:

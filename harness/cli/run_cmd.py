@@ -35,6 +35,12 @@ def run(
     report_dir: Path = REPORTS,
     reporter: str = typer.Option("html", "--reporter",
                                  help="run reporter (harness list reporters)"),
+    executor: str = typer.Option("local", "--executor",
+                                 help="local (this machine) or ray (a Ray cluster; "
+                                      "pip install -e '.[ray]')"),
+    address: str = typer.Option(None, "--address", help="with --executor ray: the cluster's "
+                                "head (host:port); default: a one-node cluster of this "
+                                "machine"),
 ) -> None:
     """Run a suite file's matrix of models x formats x backends x suites."""
     from harness.config import load_plan
@@ -45,6 +51,15 @@ def run(
         if given and not resume:
             raise UsageError(f"{flag}: only means something with --resume; fix: add --resume "
                              f"(harness run {suite_file} --resume {flag} ...)")
+    if executor not in ("local", "ray"):
+        raise UsageError(f"--executor {executor}: unknown; fix: give local or ray")
+    if address and executor != "ray":
+        raise UsageError("--address: only means something with --executor ray; fix: add "
+                         "--executor ray")
+    if executor == "ray":
+        from harness.fleet.executor import import_ray
+
+        import_ray()  # not installed: the install command, before anything else
     plan = load_plan(suite_file)
     matrix = expand(plan, model, format, backend, suite)
     if report:
@@ -52,6 +67,14 @@ def run(
     if dry_run:
         _print_matrix(matrix)
         return
+    if executor == "ray":
+        summary = execute_on_ray(plan, matrix, results_dir, profiles_dir, address,
+                                 (run_id or "latest") if resume else None, retry_failed,
+                                 not no_lock)
+        if report:
+            write_report(plan, summary, profiles_dir, report_dir, reporter)
+        raise typer.Exit(1 if summary.failed else 0)
+    check_local_hardware(plan, profiles_dir)
     checked = preflight_for(plan, matrix, wait_quiet, require_quiet)
     summary = execute(plan, matrix, results_dir, profiles_dir,
                       resume=(run_id or "latest") if resume else None,
@@ -60,6 +83,39 @@ def run(
         write_report(plan, summary, profiles_dir, report_dir, reporter)
     if summary.failed:
         raise typer.Exit(1)
+
+
+def check_local_hardware(plan, profiles_dir: Path) -> None:
+    """A suite whose `hardware:` this machine does not match is refused before it runs."""
+    if plan.hardware == ["any"]:
+        return
+    from harness.fleet.nodes import advertised, facts_of
+    from harness.fleet.placement import matching_profiles
+    from harness.hardware.profile import current_profile, load_profile
+
+    _, path, _ = current_profile(profiles_dir)
+    matching_profiles(plan, [facts_of(advertised(load_profile(path)))])
+
+
+def execute_on_ray(plan, matrix, results_dir: Path, profiles_dir: Path, address: str | None,
+                   resume: str | None, retry_failed: bool, lock: bool):
+    """The matrix on a Ray cluster (harness.fleet), with a progress display."""
+    from harness.cli.progress import make_observer
+    from harness.fleet.executor import run_on_ray
+
+    observer = make_observer()
+    try:
+        with observer.progress:
+            summary = run_on_ray(plan, matrix, results_dir, profiles_dir, address, resume,
+                                 retry_failed, observer, lock)
+    except KeyboardInterrupt:
+        console.print(f"interrupted: every task is cancelled; finished cells are stored "
+                      f"under {results_dir}/ (run {observer.run_id}); continue with: harness "
+                      f"run {plan.file} --executor ray --resume", highlight=False,
+                      markup=False)
+        raise typer.Exit(130) from None
+    print_outcome(summary, profiles_dir)
+    return summary
 
 
 def preflight_for(plan, matrix, wait_s: float = 0.0, require: bool = False) -> dict | None:
@@ -155,7 +211,8 @@ def print_outcome(summary, profiles_dir: Path) -> None:
                      if summary.already_done else "")
                   + (f", {summary.retried} retried" if summary.retried else "")
                   + (f", {summary.contended} contended" if summary.contended else "")
-                  + f" -> {summary.dir}", highlight=False, markup=False,
+                  + f" -> {', '.join(map(str, summary.folders()))}", highlight=False,
+                  markup=False,
                   soft_wrap=True)
     for failure in summary.failures:
         # Text, not markup: an error may hold "[/x]", which Rich would take for a tag
@@ -167,7 +224,7 @@ def write_report(plan, summary, profiles_dir: Path, report_dir: Path,
     from harness.results.frame import load_frame
 
     page = _run_reporter(reporter, profiles_dir)
-    out = page.render(load_frame([summary.dir]), report_dir / f"{summary.run_id}{page.suffix}",
+    out = page.render(load_frame(summary.folders()), report_dir / f"{summary.run_id}{page.suffix}",
                       f"{plan.name}: {summary.run_id}")
     console.print(f"report -> {out}")
     return out

@@ -182,9 +182,15 @@ def _starting(pending: Pending, round_: int) -> None:
 
 
 def _spec(pending: Pending, round_: int) -> dict:
-    return {"task": "cell", "cell": pending.cell.to_dict(), "artifact": pending.artifact,
-            "extra_artifacts": pending.extra,
-            "health_limits": pending.job.plan.health.model_dump(), "process": round_}
+    return cell_spec(pending.cell, pending.artifact, pending.extra,
+                     pending.job.plan.health.model_dump(), round_)
+
+
+def cell_spec(cell: Cell, artifact: dict, extra: dict, health_limits: dict,
+              process: int) -> dict:
+    """What a worker process of the cell is sent (harness.runner.worker)."""
+    return {"task": "cell", "cell": cell.to_dict(), "artifact": artifact,
+            "extra_artifacts": extra, "health_limits": health_limits, "process": process}
 
 
 def _log(pending: Pending) -> Path:
@@ -246,15 +252,22 @@ def _prepare(model: str, fmt: str, source: tuple[Path, str], job: Job) -> dict |
     if ident not in job.artifacts:
         cached = resolve.artifact_path(path, sha, fmt).exists()
         job.observer.step(f"{'inspecting' if cached else 'deriving'} {model} {fmt}", None)
-        spec = {"task": "derive", "source": str(path), "source_sha256": sha, "format": fmt}
         log_path = job.store.dir / "logs" / f"derive-{model}-{fmt}.log"
-        with job.turn():
-            outcome = run_child(spec, job.plan.derive_timeout_s, log_path,
-                                tick=job.observer.tick)
-        artifact = outcome.payload.get("artifact") if outcome.ok else None
-        job.artifacts[ident] = artifact if isinstance(artifact, dict) else \
-            f"preparing format {fmt} failed: {outcome.error or 'no artifact in its result'}"
+        job.artifacts[ident] = derive(path, sha, fmt, job.plan.derive_timeout_s, log_path,
+                                      job.turn(), job.observer.tick)
     return job.artifacts[ident]
+
+
+def derive(path: Path, sha: str, fmt: str, timeout_s: float, log_path: Path, turn,
+           tick=None) -> dict | str:
+    """The artifact dict of format `fmt` of the source at `path` (derived in a child
+    under `turn`, or inspected when cached), or why it could not be had."""
+    spec = {"task": "derive", "source": str(path), "source_sha256": sha, "format": fmt}
+    with turn:
+        outcome = run_child(spec, timeout_s, log_path, tick=tick)
+    artifact = outcome.payload.get("artifact") if outcome.ok else None
+    return artifact if isinstance(artifact, dict) else \
+        f"preparing format {fmt} failed: {outcome.error or 'no artifact in its result'}"
 
 
 def _estimate(previous: list[float] | None) -> float | None:

@@ -68,6 +68,11 @@ class RunSummary:
     """Cells stored in this session whose timed part shared the machine beyond the plan's
     health limits (their speed numbers are not evidence)."""
     failures: list[str] = field(default_factory=list)
+    dirs: list[Path] = field(default_factory=list)
+    """Every run folder written (a Ray run has one per hardware profile); empty: `dir`."""
+
+    def folders(self) -> list[Path]:
+        return self.dirs or [self.dir]
 
 
 def git_commit(cwd: Path | None = None) -> str:
