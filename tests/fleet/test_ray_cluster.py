@@ -146,3 +146,24 @@ def test_without_ray_the_executor_names_the_install_command(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("error: --executor ray: Ray is not installed; fix: pip "
                                    "install -e '.[ray]'")
+
+
+def test_fleet_nodes_lists_each_node_with_its_profile(fleet):
+    proc = harness_cmd("fleet", "nodes", "--address", fleet.address)
+    assert proc.returncode == 0, proc.stderr
+    for profile_id in PROFILES:
+        assert profile_id in proc.stdout
+    assert "NVIDIA-H100-80GB-HBM3 x1" in proc.stdout
+    assert "not started with harness fleet start" in proc.stdout  # the bare head
+
+
+def test_fleet_start_advertises_this_machines_profile(tmp_path):
+    proc = harness_cmd("fleet", "start", "--address", "10.0.0.1:6379", "--dry-run",
+                       "--profiles-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    profile_id = next(tmp_path.glob("*.yaml")).stem
+    command = proc.stdout.replace("\n", "")
+    assert " start --address=10.0.0.1:6379 --resources=" in command
+    resources = json.loads(command.split("--resources=", 1)[1].strip("'"))
+    assert resources[f"harness_profile:{profile_id}"] == 1
+    assert resources["harness_slot"] == 1 and resources["harness_cpu_threads"] >= 1
