@@ -149,7 +149,7 @@ def test_without_ray_the_executor_names_the_install_command(tmp_path):
 
 
 def test_fleet_nodes_lists_each_node_with_its_profile(fleet):
-    proc = harness_cmd("fleet", "nodes", "--address", fleet.address)
+    proc = harness_cmd("fleet", "nodes", "--address", fleet.address, env={"COLUMNS": "200"})
     assert proc.returncode == 0, proc.stderr
     for profile_id in PROFILES:
         assert profile_id in proc.stdout
