@@ -5,6 +5,7 @@ mid-cell, a driver killed and resumed, Ctrl-C."""
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import time
 
@@ -162,8 +163,8 @@ def test_fleet_start_advertises_this_machines_profile(tmp_path):
                        "--profiles-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     profile_id = next(tmp_path.glob("*.yaml")).stem
-    command = proc.stdout.replace("\n", "")
-    assert " start --address=10.0.0.1:6379 --resources=" in command
-    resources = json.loads(command.split("--resources=", 1)[1].strip("'"))
+    command = shlex.split(proc.stdout.replace("\n", ""))
+    assert command[1:3] == ["start", "--address=10.0.0.1:6379"]
+    resources = json.loads(command[3].removeprefix("--resources="))
     assert resources[f"harness_profile:{profile_id}"] == 1
     assert resources["harness_slot"] == 1 and resources["harness_cpu_threads"] >= 1
