@@ -103,15 +103,12 @@ class PlanFile(BaseModel):
     processes: int = Field(default=1, ge=1, le=100, description="worker processes per timed "
                            "cell, interleaved round-robin across the run's cells")
     health: HealthLimits = HealthLimits()
-    hardware: list[str | HardwareSelector] = Field(
-        default=["any"], min_length=1, description="where cells run: any, profile ids or "
-        "selectors such as {gpu: true}, {gpu_name: H100}, {min_memory_gb: 64}")
-    replicate: bool = Field(default=False, description="run every cell on every matching "
-                            "hardware profile (else once, on one matching node)")
-    cells_per_node: int = Field(default=1, ge=1, le=64, description="cells a node runs at "
-                                "once (more than 1 lets timed cells share its CPUs)")
-    node_retries: int = Field(default=2, ge=0, le=20, description="times a cell whose node "
-                              "died is run again on another matching node")
+    # where cells run (harness.fleet): profiles or selectors, every matching profile or one
+    hardware: list[str | HardwareSelector] = Field(default=["any"], min_length=1)
+    replicate: bool = False
+    cells_per_node: int = Field(default=1, ge=1, le=64, description="cells a node runs at once")
+    node_retries: int = Field(default=2, ge=0, le=20, description="runs of a cell whose node "
+                              "died, again on another matching node")
 
 
 @dataclass
@@ -135,7 +132,6 @@ class Plan:
     """Worker processes per timed cell (harness.runner interleaves them round-robin)."""
     health: HealthLimits = field(default_factory=HealthLimits)
     hardware: list[str | HardwareSelector] = field(default_factory=lambda: ["any"])
-    """Where cells run (harness.fleet.placement)."""
     replicate: bool = False
     cells_per_node: int = 1
     node_retries: int = 2
@@ -369,12 +365,16 @@ def _validate(model: type[BaseModel], values: Any, file: str, prefix: str):
     return validated
 
 
+_MEMBERS = {"ModelEntry": ModelEntry, "HardwareSelector": HardwareSelector}
+"""Models inside a union: pydantic names them in an error's location."""
+
+
 def _loc(parts: tuple) -> str:
     out = ""
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("str", "ModelEntry") or str(part).startswith("function-"):
+        elif part in ("str", *_MEMBERS) or str(part).startswith("function-"):
             continue
         else:
             out += f".{part}" if out else str(part)
@@ -384,7 +384,8 @@ def _loc(parts: tuple) -> str:
 def _fix(model: type[BaseModel], err: dict) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
-        return f"remove it; allowed keys here: {', '.join(model.model_fields)}"
+        member = next((_MEMBERS[p] for p in reversed(err["loc"]) if p in _MEMBERS), model)
+        return f"remove it; allowed keys here: {', '.join(member.model_fields)}"
     if kind == "missing":
         return "add this key"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
