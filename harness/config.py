@@ -103,9 +103,8 @@ class PlanFile(BaseModel):
     processes: int = Field(default=1, ge=1, le=100, description="worker processes per timed "
                            "cell, interleaved round-robin across the run's cells")
     health: HealthLimits = HealthLimits()
-    # where cells run (harness.fleet): profiles or selectors, every matching profile or one
     hardware: list[str | HardwareSelector] = Field(default=["any"], min_length=1)
-    replicate: bool = False
+    replicate: bool = False  # run each cell on every matching profile (harness.fleet)
     cells_per_node: int = Field(default=1, ge=1, le=64, description="cells a node runs at once")
     node_retries: int = Field(default=2, ge=0, le=20, description="runs of a cell whose node "
                               "died, again on another matching node")
