@@ -44,22 +44,9 @@ def run(
 ) -> None:
     """Run a suite file's matrix of models x formats x backends x suites."""
     from harness.config import load_plan
-    from harness.errors import UsageError
     from harness.matrix import expand
 
-    for flag, given in (("--run-id", run_id is not None), ("--retry-failed", retry_failed)):
-        if given and not resume:
-            raise UsageError(f"{flag}: only means something with --resume; fix: add --resume "
-                             f"(harness run {suite_file} --resume {flag} ...)")
-    if executor not in ("local", "ray"):
-        raise UsageError(f"--executor {executor}: unknown; fix: give local or ray")
-    if address and executor != "ray":
-        raise UsageError("--address: only means something with --executor ray; fix: add "
-                         "--executor ray")
-    if executor == "ray":
-        from harness.fleet.executor import import_ray
-
-        import_ray()  # not installed: the install command, before anything else
+    _check_flags(suite_file, resume, run_id, retry_failed, executor, address)
     plan = load_plan(suite_file)
     matrix = expand(plan, model, format, backend, suite)
     if report:
@@ -83,6 +70,25 @@ def run(
         write_report(plan, summary, profiles_dir, report_dir, reporter)
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _check_flags(suite_file: Path, resume: bool, run_id: str | None, retry_failed: bool,
+                 executor: str, address: str | None) -> None:
+    from harness.errors import UsageError
+
+    for flag, given in (("--run-id", run_id is not None), ("--retry-failed", retry_failed)):
+        if given and not resume:
+            raise UsageError(f"{flag}: only means something with --resume; fix: add --resume "
+                             f"(harness run {suite_file} --resume {flag} ...)")
+    if executor not in ("local", "ray"):
+        raise UsageError(f"--executor {executor}: unknown; fix: give local or ray")
+    if address and executor != "ray":
+        raise UsageError("--address: only means something with --executor ray; fix: add "
+                         "--executor ray")
+    if executor == "ray":
+        from harness.fleet.executor import import_ray
+
+        import_ray()  # not installed: the install command, before anything else
 
 
 def check_local_hardware(plan, profiles_dir: Path) -> None:
