@@ -97,7 +97,8 @@ def _connect(ray, address: str | None, profiles_dir: Path) -> None:
                              "out to run on this machine") from None
         return
     _, path, _ = current_profile(profiles_dir)
-    ray.init(resources=advertised(load_profile(path)), **quiet)
+    # "local": a new cluster of this machine even where one was started (ray start)
+    ray.init(address="local", resources=advertised(load_profile(path)), **quiet)
 
 
 def _todo(plan: Plan, placed: list, store: FleetStore, observer, summary,
