@@ -112,12 +112,13 @@ def start_driver(suite: Path, results: Path, address: str, *args: str) -> subpro
         stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
-def cell_workers() -> list[psutil.Process]:
-    """Running worker processes of harness cells (any node)."""
+def cell_workers(fleet: Fleet) -> list[psutil.Process]:
+    """Running worker processes of harness cells on the fleet's nodes (not those of other
+    harness runs on this machine)."""
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if "harness.runner.worker" in cmd:
+        if "harness.runner.worker" in cmd and fleet.profile_running(proc.pid):
             found.append(proc)
     return found
 

@@ -71,8 +71,7 @@ def test_a_node_lost_mid_cell_has_its_cell_run_elsewhere(fleet, tmp_path):
     results = tmp_path / "results"
     driver = start_driver(suite, results, fleet.address)
     try:
-        worker = wait_for(lambda: next((p for p in cell_workers()
-                                        if fleet.profile_running(p.pid)), None))
+        worker = wait_for(lambda: next(iter(cell_workers(fleet)), None))
         victim = fleet.profile_running(worker.pid)
         fleet.remove(victim)
         out, _ = driver.communicate(timeout=600)
@@ -102,7 +101,7 @@ def test_resume_after_the_driver_is_killed_runs_only_what_is_missing(fleet, tmp_
     before = stored(results)
     assert 1 <= len(before) < 4
     time.sleep(2)
-    assert wait_for(lambda: not cell_workers(), timeout=30)  # the dead driver's tasks end
+    assert wait_for(lambda: not cell_workers(fleet), timeout=30)  # the dead driver's tasks end
     proc = run(suite, results, fleet.address, "--resume")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     after = stored(results)
@@ -117,14 +116,14 @@ def test_ctrl_c_cancels_every_task_and_leaves_no_worker(fleet, tmp_path):
     results = tmp_path / "results"
     driver = start_driver(suite, results, fleet.address)
     try:
-        wait_for(cell_workers)
+        wait_for(lambda: cell_workers(fleet))
         stop(driver, signal.SIGINT)
         out = driver.stdout.read()
     finally:
         stop(driver)
     assert driver.returncode == 130, out
     assert "--executor ray --resume" in out
-    assert wait_for(lambda: not cell_workers(), timeout=30)
+    assert wait_for(lambda: not cell_workers(fleet), timeout=30)
     assert not [p for p in __import__("psutil").process_iter(["cmdline"])
                 if "ray::run_cell" in " ".join(p.info["cmdline"] or [])]
 
