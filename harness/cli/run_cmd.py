@@ -115,10 +115,10 @@ def execute_on_ray(plan, matrix, results_dir: Path, profiles_dir: Path, address:
             summary = run_on_ray(plan, matrix, results_dir, profiles_dir, address, resume,
                                  retry_failed, observer, lock)
     except KeyboardInterrupt:
+        run = f" (run {observer.run_id})" if observer.run_id else ""
         console.print(f"interrupted: every task is cancelled; finished cells are stored "
-                      f"under {results_dir}/ (run {observer.run_id}); continue with: harness "
-                      f"run {plan.file} --executor ray --resume", highlight=False,
-                      markup=False)
+                      f"under {results_dir}/{run}; continue with: harness run {plan.file} "
+                      "--executor ray --resume", highlight=False, markup=False)
         raise typer.Exit(130) from None
     print_outcome(summary, profiles_dir)
     return summary
