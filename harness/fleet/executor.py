@@ -26,6 +26,13 @@ from harness.fleet.stores import FleetStore
 from harness.matrix import Matrix
 from harness.registry import registry
 from harness.results.identity import cell_key
+from harness.runner.runner import (
+    RunSummary,
+    _ignore_file_size_signal,
+    _Silent,
+    git_commit,
+    skip_stored,
+)
 
 log = logging.getLogger(__name__)
 INSTALL = "pip install -e '.[ray]'"
@@ -56,8 +63,6 @@ def run_on_ray(plan: Plan, matrix: Matrix, results_root: Path, profiles_dir: Pat
                retry_failed: bool = False, observer=None, lock: bool = True):
     """Run the matrix on the Ray cluster at `address` (None: a one-node cluster of this
     machine); the RunSummary of the run, whose `dirs` are its per-profile folders."""
-    from harness.runner.runner import RunSummary, _ignore_file_size_signal, _Silent, git_commit
-
     ray = import_ray()
     observer = observer or _Silent()
     _ignore_file_size_signal()
@@ -115,13 +120,7 @@ def _todo(plan: Plan, placed: list, store: FleetStore, observer, summary,
         fields = {k: v for k, v in cell.to_dict().items() if k != "backend_request"}
         fields["backend_config"] = cell.backend_request or cell.backend_config
         key = cell_key(fields, sha, version, item.replica or ANY_PROFILE)
-        status = stored.get(key)
-        if status == "failed" and retry_failed:
-            summary.retried += 1
-        elif status is not None:
-            summary.already_done += 1
-            summary.kept_failed += status == "failed"
-            observer.cell_finished(None)
+        if skip_stored(stored.get(key), retry_failed, summary, observer):
             continue
         task = dispatch.task_for(plan, store, cell, key, sources.source(cell.model), sha)
         todo.append(Attempt(item, key, task, causes=[sources.error(cell.model)]

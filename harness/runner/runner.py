@@ -149,19 +149,28 @@ def _todo(job: Job, matrix: Matrix, resume: str | None, retry_failed: bool) -> l
         backend_version = registry("backends").get(cell.backend).version()
         model_sha = source[1] if isinstance(source, tuple) else "unavailable"
         key = cell.key(model_sha, backend_version, job.profile_id)
-        status = job.stored.get(key)
-        if status == "failed" and retry_failed:
-            summary.retried += 1
-        elif status is not None:
-            summary.already_done += 1
-            summary.kept_failed += status == "failed"
-            observer.cell_finished(None)
+        if skip_stored(job.stored.get(key), retry_failed, summary, observer):
             continue
         count = job.processes if suites.get(cell.suite).timed() else 1
         todo.append(Pending(job, cell, key, source, model_sha, backend_version, count))
     if resume:
         observer.message(_resume_message(summary, retry_failed))
     return todo
+
+
+def skip_stored(status: str | None, retry_failed: bool, summary: RunSummary,
+                observer: RunObserver) -> bool:
+    """Whether a cell the resumed run stored with `status` is left as it is (and counted);
+    a failed one runs again with `retry_failed`."""
+    if status == "failed" and retry_failed:
+        summary.retried += 1
+        return False
+    if status is None:
+        return False
+    summary.already_done += 1
+    summary.kept_failed += status == "failed"
+    observer.cell_finished(None)
+    return True
 
 
 def _resume_message(summary: RunSummary, retry_failed: bool) -> str:
