@@ -23,6 +23,7 @@ from harness.cli import (
     list_cmd,
     nightly_cmd,
     profile_cmd,
+    publish_cmd,
     report_cmd,
     run_cmd,
     trend_cmd,
@@ -41,6 +42,7 @@ app.command("ab")(ab_cmd.ab)
 app.command("nightly")(nightly_cmd.nightly)
 app.command("trend")(trend_cmd.trend)
 app.command("doctor")(doctor_cmd.doctor)
+app.command("publish")(publish_cmd.publish)
 app.add_typer(baseline_cmd.baseline_app, name="baseline")
 app.add_typer(export_cmd.export_app, name="export")
 

@@ -21,6 +21,9 @@ def nightly(
     reference_python: Path = typer.Option(
         None, "--reference-python", help="interpreter of a pinned install to run the timed "
         "cells beside, in lockstep (overrides the suite's regression.reference.python)"),
+    publish: Path = typer.Option(
+        None, "--publish", metavar="DIR", help="then (re)build the static site in DIR from "
+        "--results-dir, keeping the results DIR holds already (harness publish --merge)"),
 ) -> None:
     """Run a suite and judge it; exit 1 on a regression.
 
@@ -28,9 +31,9 @@ def nightly(
     plan on this machine (steps detected; contended or failed nights left out), other
     metrics and failures against the pinned baseline. With no baseline for this machine's
     hardware profile yet, the run becomes it. A contended cell's speed verdicts are
-    inconclusive: a busy night fails only on other metrics or newly failed cells.
+    inconclusive: a busy night fails only on other metrics or newly failed cells. With
+    --publish, the site is rebuilt whatever the verdict (before the exit status is set).
     """
-    from harness.cli.compare_cmd import print_comparison, write_comparison
     from harness.cli.run_cmd import execute, write_report
     from harness.config import load_plan
     from harness.matrix import expand
@@ -38,6 +41,10 @@ def nightly(
     from harness.thresholds import Reference
 
     plan = load_plan(suite_file)
+    if publish is not None:
+        from harness.site.build import check_out
+
+        check_out(publish)  # a folder it may not replace fails before the night runs
     reference = plan.regression.reference
     if reference_python is not None:
         reference = Reference(python=str(reference_python.expanduser().absolute()),
@@ -50,6 +57,19 @@ def nightly(
     write_report(plan, summary, profiles_dir, report_dir, reporter)
     verdict = judge(summary.dir, summary.profile_id, summary.failed, results_dir,
                     plan.regression, profiles_dir=profiles_dir, history=history)
+    _print_verdict(verdict, summary, report_dir, profiles_dir)
+    if publish is not None:
+        from harness.cli.publish_cmd import publish_site
+
+        publish_site([results_dir], publish, [profiles_dir], merge=True)
+    if verdict.regressed:
+        raise typer.Exit(1)
+
+
+def _print_verdict(verdict, summary, report_dir: Path, profiles_dir: Path) -> None:
+    """The night's verdict on the console, and its comparison page beside its report."""
+    from harness.cli.compare_cmd import print_comparison, write_comparison
+
     _print_contended(verdict)
     if verdict.comparison is None:
         if verdict.contended:
@@ -65,8 +85,6 @@ def nightly(
     write_comparison(verdict.comparison,
                      report_dir / f"{summary.run_id}-vs-{verdict.baseline_run}.html", None,
                      profiles_dir=profiles_dir)
-    if verdict.regressed:
-        raise typer.Exit(1)
 
 
 def _beside_reference(plan, reference, from_option: bool, results_dir: Path,

@@ -63,8 +63,10 @@ class Trend:
     bands: list[Band] = field(default_factory=list)
 
 
-def build_trend(root: Path, profile_id: str, profiles_dir: Path | None = None) -> Trend:
-    runs = [(run, run.cells()) for run in list_runs(root, profile_id)]
+def build_trend(root: Path, profile_id: str, profiles_dir: Path | None = None,
+                plan_name: str | None = None) -> Trend:
+    """Every run of `profile_id` under `root` (of `plan_name` alone, when given)."""
+    runs = [(run, run.cells()) for run in list_runs(root, profile_id, plan_name)]
     baseline = baseline_for(root, profile_id)
     frame = _frame(runs)
     steps, bands = _levels(frame)
