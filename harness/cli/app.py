@@ -20,6 +20,7 @@ from harness.cli import (
     compare_cmd,
     doctor_cmd,
     export_cmd,
+    fleet_cmd,
     list_cmd,
     nightly_cmd,
     profile_cmd,
@@ -45,6 +46,7 @@ app.command("doctor")(doctor_cmd.doctor)
 app.command("publish")(publish_cmd.publish)
 app.add_typer(baseline_cmd.baseline_app, name="baseline")
 app.add_typer(export_cmd.export_app, name="export")
+app.add_typer(fleet_cmd.fleet_app, name="fleet")
 
 
 def main() -> None:
