@@ -230,25 +230,32 @@ def roofline(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figur
     fig = bars(chart, members, ctx)
     if fig is None:
         return fig
-    rows = _rows(chart, members)
-    rows = rows.assign(bandwidth=run_bandwidth(rows).fillna(rows["profile_id"].map(
-        ctx.bandwidths)), source=run_bandwidth(rows).notna().map(
-        {True: "re-measured before this run", False: "from the hardware profile"}))
-    rows = rows.dropna(subset=["bandwidth"])
+    rows = roofline_limits(_rows(chart, members), ctx.bandwidths).dropna(subset=["bandwidth"])
     for model, group in rows.drop_duplicates(["model", "format", "profile_id", "bandwidth"]
                                              ).groupby("model"):
-        weight_bytes = group["artifact_bits_per_weight"] * group["artifact_n_params"] / 8
-        limit = group["bandwidth"] * 1e9 / weight_bytes
         fig.add_trace(go.Scatter(
-            name=f"roofline · {model}", x=group["format"], y=limit, mode="markers",
+            name=f"roofline · {model}", x=group["format"], y=group["limit"], mode="markers",
             marker={"symbol": "line-ew-open", "size": 40, "line": {"width": 3}},
             customdata=[[b, w / MB, s] for b, w, s in zip(
-                group["bandwidth"], weight_bytes, group["source"], strict=True)],
+                group["bandwidth"], group["weight_bytes"], group["source"], strict=True)],
             hovertemplate=("roofline %{y:.0f} tokens/s = %{customdata[0]:.1f} GB/s read "
                            "bandwidth (%{customdata[2]}) / %{customdata[1]:.0f} MB of "
                            "weights per token (embedding table counted whole, so a fast "
                            "engine can pass it)<extra></extra>")))
     return fig
+
+
+def roofline_limits(rows: pd.DataFrame, bandwidths: dict[str, float]) -> pd.DataFrame:
+    """`rows` with the roofline of decode: `bandwidth` (GB/s, the run's re-measured one, else
+    its profile's in `bandwidths`; NaN: none), `source` (which of the two), `weight_bytes`
+    (bits per weight x parameters / 8) and `limit` (tokens/s = bandwidth / weight bytes)."""
+    measured = run_bandwidth(rows)
+    bandwidth = measured.fillna(rows["profile_id"].map(bandwidths)).astype(float)
+    weight_bytes = rows["artifact_bits_per_weight"] * rows["artifact_n_params"] / 8
+    return rows.assign(
+        bandwidth=bandwidth, weight_bytes=weight_bytes, limit=bandwidth * 1e9 / weight_bytes,
+        source=measured.notna().map({True: "re-measured before this run",
+                                     False: "from the hardware profile"}))
 
 
 def run_bandwidth(rows: pd.DataFrame) -> pd.Series:

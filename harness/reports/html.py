@@ -1,74 +1,46 @@
 """One self-contained HTML file (plotly.js inlined) comparing cells side by side.
 
-The charts come from the metric specs of the suites in the results (harness.reports.charts);
-this page names no metric.
+It opens with the answer (harness.reports.summary: per model, the fastest and the smallest
+format, the speed-quality Pareto front, flagged cells), then the charts, which come from
+the metric specs of the suites in the results (harness.reports.charts), then every metric
+in a collapsed table that sorts and filters in the page. This page names no metric.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
-import yaml
 
-from harness.reports import charts
+from harness.reports import charts, summary_html
 from harness.reports.base import RunReporter
 from harness.reports.escaping import text
+from harness.reports.frames import contention, format_order, numeric, profile_bandwidths
 from harness.reports.page import write_page
-
-log = logging.getLogger(__name__)
-NUMERIC = ("artifact_bits_per_weight", "artifact_size_bytes", "artifact_n_params")
-"""Artifact fields the charts compute with (the stored `artifact` is free-form)."""
+from harness.reports.summary import model_summary
+from harness.reports.tables import collapsible_table
 
 
 class HtmlReporter(RunReporter):
-    """One self-contained HTML page: plotly charts and a table of every metric."""
+    """One self-contained HTML page: the summary, plotly charts and a table of every
+    metric."""
 
     suffix: ClassVar[str] = ".html"
 
     def render(self, frame: pd.DataFrame, out: Path, title: str) -> Path:
-        frame = _numeric(frame)
-        figs = charts.build(frame, _format_order(frame), self._bandwidths(frame))
+        frame = numeric(frame)
+        bandwidths = self._bandwidths(frame)
+        figs = charts.build(frame, format_order(frame), bandwidths)
         return write_page(out, title, figs, [
-            _meta(frame), _contended(frame), None, "<h2>Every metric</h2>",
-            _metric_table(frame), _failures(frame),
+            _meta(frame), summary_html.render(model_summary(frame, bandwidths)),
+            _contended(frame), None, _metric_table(frame), _failures(frame),
         ])
 
     def _bandwidths(self, frame: pd.DataFrame) -> dict[str, float]:
         """Measured read bandwidth (GB/s) of each hardware profile the results name."""
-        from harness.hardware.profile import load_profile
-
-        out = {}
-        for profile_id in frame.get("profile_id", pd.Series(dtype=str)).dropna().unique():
-            path = self.profiles_dir / f"{profile_id}.yaml"
-            if Path(str(profile_id)).name != profile_id or not path.is_file():
-                continue  # a stored id is no path: it names a file in profiles_dir or none
-            try:
-                out[profile_id] = float(load_profile(path)["memory"]["read_bandwidth_gb_s"])
-            except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
-                log.warning("%s: no read bandwidth (%s); the report draws no roofline", path,
-                            exc)
-        return out
-
-
-def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with the artifact fields the charts compute with as numbers (else NaN)."""
-    present = [c for c in NUMERIC if c in frame]
-    return frame.assign(**{c: pd.to_numeric(frame[c], errors="coerce") for c in present})
-
-
-def _format_order(frame: pd.DataFrame) -> list[str]:
-    if frame.empty:
-        return []
-    rows = frame.dropna(subset=["artifact_bits_per_weight"]) if "artifact_bits_per_weight" in \
-        frame else frame
-    if rows.empty:
-        return list(dict.fromkeys(frame["format"]))
-    bpw = rows.groupby("format")["artifact_bits_per_weight"].max()
-    return list(bpw.sort_values(ascending=False).index)
+        return profile_bandwidths(frame, self.profiles_dir)
 
 
 def _meta(frame: pd.DataFrame) -> str:
@@ -88,7 +60,7 @@ def _meta(frame: pd.DataFrame) -> str:
 
 def _metric_table(frame: pd.DataFrame) -> str:
     if frame.empty or "metric_name" not in frame:
-        return "<p>No metrics.</p>"
+        return "<h2>Every metric</h2><p>No metrics.</p>"
     rows = frame[frame["status"] == "ok"].sort_values(["model", "format", "backend",
                                                        "metric_label"])
     head = ("<tr><th class=l>model</th><th class=l>format</th><th>bits/weight</th>"
@@ -109,14 +81,7 @@ def _metric_table(frame: pd.DataFrame) -> str:
             f"<td>{n}</td><td>{_num(r['median'] / scale)}</td><td>{_num(r['mean'] / scale)}</td>"
             f"<td>{_num(r['stdev'] / scale) if n > 1 else '–'}</td><td>{ci}</td>"
             f"<td class=l>{'' if contention(r.get('health')) is None else 'contended'}</td></tr>")
-    return f"<table>{head}{''.join(body)}</table>"
-
-
-def contention(health) -> str | None:
-    """Why a cell's timed part was contended ('' when no reason was stored), else None."""
-    if not isinstance(health, dict) or not health.get("contended"):
-        return None
-    return "; ".join(str(r) for r in health.get("reasons") or [])
+    return collapsible_table("metrics", "Every metric", head, body)
 
 
 def _contended(frame: pd.DataFrame) -> str:
@@ -132,10 +97,10 @@ def _contended(frame: pd.DataFrame) -> str:
         f"<li><b>{text(r['model'])} {text(r['format'])} {text(r['backend'])} "
         f"{text(r['suite'])}</b>: contended: {text(why or 'the machine was busy')}</li>"
         for r, why in flagged)
-    return (f"<h2 class='failed'>Contended cells ({len(flagged)})</h2><p>Other work shared "
-            "the machine while these cells were timed: their speed and latency say more "
-            "about the machine than the engine (harness doctor; harness run --wait-quiet)."
-            f"</p><ul class='failed'>{items}</ul>")
+    return (f"<h2 class='failed' id='contended-cells'>Contended cells ({len(flagged)})</h2>"
+            "<p>Other work shared the machine while these cells were timed: their speed and "
+            "latency say more about the machine than the engine (harness doctor; harness run "
+            f"--wait-quiet).</p><ul class='failed'>{items}</ul>")
 
 
 def _failures(frame: pd.DataFrame) -> str:
@@ -147,7 +112,8 @@ def _failures(frame: pd.DataFrame) -> str:
     items = "".join(
         f"<li><b>{text(r['model'])} {text(r['format'])} {text(r['backend'])} "
         f"{text(r['suite'])}</b>: {text(r['error'])}</li>" for _, r in failed.iterrows())
-    return f"<h2 class='failed'>Failed cells ({len(failed)})</h2><ul class='failed'>{items}</ul>"
+    return (f"<h2 class='failed' id='failed-cells'>Failed cells ({len(failed)})</h2>"
+            f"<ul class='failed'>{items}</ul>")
 
 
 def _num(value: float) -> str:
