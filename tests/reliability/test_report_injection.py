@@ -213,6 +213,8 @@ def test_nothing_runs_in_chromium_and_the_text_shows(pages: dict[str, Path], nam
                 "[...document.querySelectorAll('.plotly-graph-div')].every(e => e._fullLayout)")
             hovered = page.evaluate(HOVER_ALL)
         page.wait_for_timeout(500)  # an injected image's error event would come by now
+        # what a reader sees once every collapsed section (the metric table) is opened
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
         body = page.evaluate("document.body.innerText")
         svg = page.evaluate("[...document.querySelectorAll('svg')].map(s => s.textContent)"
                             ".join(' ')")
