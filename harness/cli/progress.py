@@ -87,6 +87,8 @@ class PlainProgress:
     def __init__(self) -> None:
         self.progress = nullcontext()
         self.run_id = ""
+        self.fleet = False
+        """Cells run on several machines (harness.fleet): each line names its profile."""
         self.total = 0
         self.finished = 0
 
@@ -105,14 +107,16 @@ class PlainProgress:
     def cell_finished(self, result) -> None:
         self.finished += 1
         if result is not None:  # a cell the resumed run holds: counted, not shown
-            _line(f"[{self.finished}/{self.total}] {cell_line(result)}")
+            _line(f"[{self.finished}/{self.total}] {cell_line(result, self.fleet)}")
 
 
-def cell_line(result) -> str:
-    """`model format backend suite: ok  <headline metric>  <health mark>`, or the error."""
+def cell_line(result, where: bool = False) -> str:
+    """`model format backend suite: ok  <headline metric>  <health mark>`, or the error;
+    `where`: `... suite on <profile>: ...`."""
     from harness.results.identity import label
 
-    parts = [f"{label(result)}: {result.status}"]
+    on = f" on {result.profile_id}" if where else ""
+    parts = [f"{label(result)}{on}: {result.status}"]
     if result.status == "failed":
         parts.append(str(result.error))
     elif (metric := headline(result)) is not None:

@@ -44,6 +44,7 @@ def test_replicate_runs_each_cell_on_every_matching_profile(fleet, tmp_path):
         ("memory", "fleet-b"), ("memory", "fleet-c"),
         ("throughput", "fleet-b"), ("throughput", "fleet-c")]
     assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
+    assert "llama_cpp throughput on fleet-c: ok" in proc.stdout  # where each cell ran
     runs = list_runs(tmp_path / "results")
     assert {r.profile_id for r in runs} == {"fleet-b", "fleet-c"}
     assert len({r.run_id for r in runs}) == 1
