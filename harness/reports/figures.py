@@ -46,6 +46,9 @@ def with_series(rows: pd.DataFrame) -> pd.DataFrame:
         labels = [str(s).partition(":")[2] for s in rows["suite"]]
         rows["series"] = [f"{s} · {label}" if label else s
                           for s, label in zip(rows["series"], labels, strict=True)]
+    if "profile_id" in rows and rows["profile_id"].nunique() > 1:
+        # a fleet run: each machine's bars beside the others', not drawn over them
+        rows["series"] = rows["series"] + " · " + rows["profile_id"].astype(str)
     return rows
 
 
@@ -231,10 +234,12 @@ def roofline(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figur
     if fig is None:
         return fig
     rows = roofline_limits(_rows(chart, members), ctx.bandwidths).dropna(subset=["bandwidth"])
-    for model, group in rows.drop_duplicates(["model", "format", "profile_id", "bandwidth"]
-                                             ).groupby("model"):
+    several = rows["profile_id"].nunique() > 1
+    for (model, profile), group in rows.drop_duplicates(
+            ["model", "format", "profile_id", "bandwidth"]).groupby(["model", "profile_id"]):
         fig.add_trace(go.Scatter(
-            name=f"roofline · {model}", x=group["format"], y=group["limit"], mode="markers",
+            name=f"roofline · {model}" + (f" · {profile}" if several else ""),
+            x=group["format"], y=group["limit"], mode="markers",
             marker={"symbol": "line-ew-open", "size": 40, "line": {"width": 3}},
             customdata=[[b, w / MB, s] for b, w, s in zip(
                 group["bandwidth"], group["weight_bytes"], group["source"], strict=True)],

@@ -217,3 +217,15 @@ def test_summary_of_no_results_is_empty() -> None:
     import pandas as pd
 
     assert model_summary(pd.DataFrame(), {}) == []
+
+
+def test_a_run_on_several_profiles_draws_each_machines_bars_apart() -> None:
+    import pandas as pd
+
+    from harness.reports.figures import with_series
+
+    rows = pd.DataFrame({"model": ["m", "m"], "backend": ["llama_cpp"] * 2,
+                         "suite": ["throughput"] * 2, "profile_id": ["a", "b"]})
+    assert list(with_series(rows)["series"]) == ["m · llama_cpp · a", "m · llama_cpp · b"]
+    one = rows.assign(profile_id="a")
+    assert list(with_series(one)["series"]) == ["m · llama_cpp"] * 2
