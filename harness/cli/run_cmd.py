@@ -54,18 +54,15 @@ def run(
     if dry_run:
         _print_matrix(matrix)
         return
+    resumed = (run_id or "latest") if resume else None
     if executor == "ray":
-        summary = execute_on_ray(plan, matrix, results_dir, profiles_dir, address,
-                                 (run_id or "latest") if resume else None, retry_failed,
-                                 not no_lock)
-        if report:
-            write_report(plan, summary, profiles_dir, report_dir, reporter)
-        raise typer.Exit(1 if summary.failed else 0)
-    check_local_hardware(plan, profiles_dir)
-    checked = preflight_for(plan, matrix, wait_quiet, require_quiet)
-    summary = execute(plan, matrix, results_dir, profiles_dir,
-                      resume=(run_id or "latest") if resume else None,
-                      retry_failed=retry_failed, lock=not no_lock, preflight=checked)
+        summary = execute_on_ray(plan, matrix, results_dir, profiles_dir, address, resumed,
+                                 retry_failed, not no_lock)
+    else:
+        check_local_hardware(plan, profiles_dir)
+        checked = preflight_for(plan, matrix, wait_quiet, require_quiet)
+        summary = execute(plan, matrix, results_dir, profiles_dir, resume=resumed,
+                          retry_failed=retry_failed, lock=not no_lock, preflight=checked)
     if report:
         write_report(plan, summary, profiles_dir, report_dir, reporter)
     if summary.failed:

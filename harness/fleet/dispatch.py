@@ -74,7 +74,12 @@ class Dispatcher:
         """Ray object ref -> (attempt, profile id)."""
 
     def run(self, todo: list) -> None:
-        queue = [a for a in todo if not a.causes or self._finish(a, a.causes[-1], None)]
+        queue = []
+        for attempt in todo:  # a cell whose model the driver could not have fails at once
+            if attempt.causes:
+                self._finish(attempt, attempt.causes[-1], None)
+            else:
+                queue.append(attempt)
         try:
             while queue or self.in_flight:
                 fleet = Fleet.now()
@@ -108,8 +113,7 @@ class Dispatcher:
             ref = self.remote.options(num_cpus=0, max_retries=0, resources=resources
                                       ).remote(attempt.task)
             self.in_flight[ref] = (attempt, profile)
-            label = Cell(**attempt.task["cell"]).label()
-            self.observer.step(f"{label} on {profile}", None)
+            self.observer.step(f"{attempt.placed.cell.label()} on {profile}", None)
         return left
 
     def _requeue_stranded(self, fleet: Fleet, queue: list) -> list:
@@ -147,21 +151,20 @@ class Dispatcher:
             self._finish(attempt, f"node failed {attempt.tries} times ("
                          f"{'; '.join(attempt.causes)})", profile)
             return queue
-        self.observer.message(f"warning: {Cell(**attempt.task['cell']).label()}: {cause}; "
+        self.observer.message(f"warning: {attempt.placed.cell.label()}: {cause}; "
                               f"running it again (try {attempt.tries + 1} of "
                               f"{self.plan.node_retries + 1})")
         return [attempt, *queue]
 
-    def _finish(self, attempt, error: str, profile: str | None) -> bool:
+    def _finish(self, attempt, error: str, profile: str | None) -> None:
         """Store the attempt as failed with `error` (it never ran to a record)."""
         task = attempt.task
-        cell = Cell(**task["cell"])
+        cell = attempt.placed.cell
         version = registry("backends").get(cell.backend).version()
         result = cell_result(task["run_id"], attempt.key, cell, task["model_sha"], version,
                              {}, [], task["processes"], error,
                              profile or attempt.placed.profiles[0], task["commit"], now())
         self._store(result, attempt, None)
-        return False
 
     def _store(self, result: CellResult, attempt, out: dict | None) -> None:
         if out is not None:
@@ -180,7 +183,7 @@ class Dispatcher:
             summary.ok += 1
         else:
             summary.failed += 1
-            summary.failures.append(f"{Cell(**attempt.task['cell']).label()} "
+            summary.failures.append(f"{attempt.placed.cell.label()} "
                                     f"[{result.profile_id}]: {result.error}")
 
 

@@ -17,15 +17,15 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.cache import sha256_path
 from harness.config import Plan
-from harness.errors import HarnessError, UsageError
+from harness.errors import UsageError
 from harness.fleet import dispatch
 from harness.fleet.placement import place
 from harness.fleet.stores import FleetStore
 from harness.matrix import Matrix
 from harness.registry import registry
 from harness.results.identity import cell_key
+from harness.runner.rounds import resolve_source
 from harness.runner.runner import (
     RunSummary,
     _ignore_file_size_signal,
@@ -144,12 +144,9 @@ class _Sources:
     def _resolve(self, model: str) -> tuple[str, str | None]:
         if model not in self.found:
             self.observer.step(f"fetching model {model}", None)
-            try:
-                self.found[model] = (sha256_path(self.models[model].resolve()), None)
-            except UsageError:
-                raise
-            except HarnessError as exc:
-                self.found[model] = ("unavailable", str(exc))
+            found = resolve_source(self.models[model])
+            self.found[model] = ("unavailable", found) if isinstance(found, str) \
+                else (found[1], None)
         return self.found[model]
 
     def sha(self, model: str) -> str:

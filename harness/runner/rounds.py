@@ -60,19 +60,24 @@ class Job:
         """(path, sha256) of a model's source file, or why it could not be had."""
         if model not in self.sources:
             self.observer.step(f"fetching model {model}", None)
-            try:
-                path = self.models[model].resolve()
-                self.sources[model] = (path, sha256_path(path))
-            except UsageError:
-                raise  # a damaged cached model: the user must act, no cell can run
-            except HarnessError as exc:
-                self.sources[model] = str(exc)
+            self.sources[model] = resolve_source(self.models[model])
         return self.sources[model]
 
     def turn(self):
         """The machine-wide lock around one child's work (a no-op with --no-lock)."""
         return MachineLock(self.store.run_id, self.observer.message) if self.lock \
             else nullcontext()
+
+
+def resolve_source(source) -> tuple[Path, str] | str:
+    """(path, sha256) of a model source's file, or why it could not be had."""
+    try:
+        path = source.resolve()
+        return path, sha256_path(path)
+    except UsageError:
+        raise  # a damaged cached model: the user must act, no cell can run
+    except HarnessError as exc:
+        return str(exc)
 
 
 @dataclass
