@@ -93,6 +93,13 @@ def _ci_text(rows: pd.DataFrame, unit: str, scale: float = 1.0) -> pd.Series:
         axis=1)
 
 
+def _floor(rows: pd.DataFrame) -> pd.Series:
+    """The lower end of each error bar: the CI's, but not below zero for a quantity none
+    of whose samples was negative (a t-interval of 2-3 noisy latencies reaches below 0;
+    the hover text still gives the whole interval)."""
+    return rows["ci_low"].where(rows["min"] < 0, rows["ci_low"].clip(lower=0))
+
+
 def bars(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figure | None:
     """Grouped bars: x = format, one bar per model · backend (and tag), CI error bars."""
     rows = _rows(chart, members)
@@ -108,7 +115,7 @@ def bars(chart: Chart, members: list[Member], ctx: ChartContext) -> go.Figure | 
             y=group["mean"] / scale,
             error_y={"type": "data", "symmetric": False,
                      "array": (group["ci_high"] - group["mean"]) / scale,
-                     "arrayminus": (group["mean"] - group["ci_low"]) / scale},
+                     "arrayminus": (group["mean"] - _floor(group)) / scale},
             customdata=_custom(group, _ci_text(group, unit, scale)), hovertemplate=HOVER,
         ))
     fig.update_layout(title=chart.title, barmode="group", yaxis_title=unit,

@@ -91,6 +91,9 @@ class ModelSummary:
     fastest: Pick | None
     smallest: Pick | None
     fronts: tuple[Front, ...] = ()
+    within_noise: tuple[tuple[str, str], ...] = ()
+    """(format, backend) of the other timed cells whose speed's 95 % interval of the mean
+    overlaps the fastest's: the run cannot tell them apart from it."""
     flags: tuple[Flag, ...] = ()
 
 
@@ -110,7 +113,8 @@ def model_summary(frame: pd.DataFrame, bandwidths: dict[str, float]) -> list[Mod
         picks = _picks(mine, format_order(group))
         out.append(ModelSummary(
             str(model), str(profile), name if speed is not None else None, unit,
-            *picks, fronts=_fronts(group, mine), flags=_flags(group)))
+            *picks, fronts=_fronts(group, mine), within_noise=_within_noise(mine),
+            flags=_flags(group)))
     return out
 
 
@@ -132,7 +136,8 @@ def _speeds(frame: pd.DataFrame, bandwidths: dict[str, float]
                        contended=[contention(h) is not None for h in rows["health"]])
     best = rows.sort_values("median", ascending=False, kind="stable").drop_duplicates(KEY)
     spec = found[0][1]
-    return best[KEY + ["median", "share", "contended"]], spec.name, spec.unit
+    columns = KEY + ["median", "ci_low", "ci_high", "share", "contended"]
+    return best[columns], spec.name, spec.unit
 
 
 def _empty_context(rows: pd.DataFrame) -> pd.DataFrame:
@@ -152,7 +157,8 @@ def _cells(frame: pd.DataFrame, speed: pd.DataFrame | None) -> pd.DataFrame:
     cells = art.merge(sized.rename("measured_size").reset_index(), on=KEY, how="left")
     cells["size"] = cells["measured_size"].fillna(cells["artifact_size"])
     if speed is None:
-        return cells.assign(median=float("nan"), share=float("nan"), contended=False)
+        return cells.assign(median=float("nan"), ci_low=float("nan"), ci_high=float("nan"),
+                            share=float("nan"), contended=False)
     cells = cells.merge(speed, on=KEY, how="left")
     return cells.assign(contended=cells["contended"].eq(True))
 
@@ -165,11 +171,8 @@ def _picks(cells: pd.DataFrame, order: list[str]
     reference = next((f for f in order if f in set(cells["format"])), None)
     ref = cells[cells["format"] == reference]
     ref_best = ref.sort_values("median", ascending=False, na_position="last").iloc[0]
-    timed = cells.dropna(subset=["median"])
-    fastest = None
-    if not timed.empty:
-        fastest = timed.sort_values(["median", "size"], ascending=[False, True],
-                                    kind="stable").iloc[0]
+    timed = _by_speed(cells)
+    fastest = None if timed.empty else timed.iloc[0]
     sized = cells.dropna(subset=["size"])
     smallest = None
     if not sized.empty:
@@ -177,6 +180,23 @@ def _picks(cells: pd.DataFrame, order: list[str]
                                      na_position="last", kind="stable").iloc[0]
     return tuple(None if row is None else _pick(row, ref, ref_best)
                  for row in (ref_best, fastest, smallest))
+
+
+def _by_speed(cells: pd.DataFrame) -> pd.DataFrame:
+    """The timed cells, fastest first (the smaller of equally fast ones first)."""
+    return cells.dropna(subset=["median"]).sort_values(
+        ["median", "size"], ascending=[False, True], kind="stable")
+
+
+def _within_noise(cells: pd.DataFrame) -> tuple[tuple[str, str], ...]:
+    """The timed cells, other than the fastest, whose interval overlaps the fastest's (by
+    speed, fastest first); none where the fastest has no interval (one sample)."""
+    timed = _by_speed(cells)
+    if len(timed) < 2 or pd.isna(timed["ci_low"].iloc[0]):
+        return ()
+    rest = timed.iloc[1:]
+    close = rest[rest["ci_high"] >= timed["ci_low"].iloc[0]]
+    return tuple(zip(close["format"].astype(str), close["backend"].astype(str), strict=True))
 
 
 def _pick(row: pd.Series, ref: pd.DataFrame, ref_best: pd.Series) -> Pick:

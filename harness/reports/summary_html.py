@@ -33,8 +33,9 @@ def render(summaries: list[ModelSummary]) -> str:
         own = _backends(s)
         cells = [f"<td class=l><b>{text(s.model)}</b>",
                  *([f"<td class=l>{text(s.profile_id)}"] if profiles else []),
-                 *(f"<td class='l pick'>{_pick(p, s, ref)}" for p, ref in
-                   ((s.reference, True), (s.fastest, False), (s.smallest, False))),
+                 f"<td class='l pick'>{_pick(s.reference, s, True)}",
+                 f"<td class='l pick'>{_pick(s.fastest, s, False)}{_noise(s, own)}",
+                 f"<td class='l pick'>{_pick(s.smallest, s, False)}",
                  *([f"<td class=l>{_fronts(s.fronts, own)}"] if fronts else []),
                  *([f"<td class=l>{_flags(s.flags, own)}"] if flags else [])]
         rows.append(f"<tr>{'</td>'.join(cells)}</td></tr>")
@@ -49,10 +50,11 @@ def _how(metric: str | None, fronts: bool) -> str:
              else "(no speed metric with a roofline was measured)")
     front = (" Pareto front: the formats no other format of the model beats on both that "
              "speed and the quality metrics named." if fronts else "")
-    return (f"<p class='meta'>Per model, the fastest format {speed} and the smallest on "
-            "disk. Ratios are to the model's reference format, the one with the most bits "
-            "per weight (on the same backend); roofline: the share of the read bandwidth "
-            "limit, bandwidth / weight bytes per token." + front + "</p>")
+    return (f"<p class='meta'>Per model, the fastest format {speed} (and the formats "
+            "this run cannot tell from it: their 95 % intervals of the mean overlap) and "
+            "the smallest on disk. Ratios are to the model's reference format, the one "
+            "with the most bits per weight (on the same backend); roofline: the share of "
+            "the read bandwidth limit, bandwidth / weight bytes per token." + front + "</p>")
 
 
 def _backends(summary: ModelSummary) -> str | None:
@@ -83,6 +85,13 @@ def _pick(pick: Pick | None, summary: ModelSummary, reference: bool) -> str:
             f" · {pick.size_ratio:.2f}× {ref}"
         lines.append(f"{_bytes(pick.size_bytes)}{ratio}")
     return "<br>".join(lines)
+
+
+def _noise(summary: ModelSummary, own: str | None) -> str:
+    if not summary.within_noise:
+        return ""
+    cells = ", ".join(_cell(f, b, own) for f, b in summary.within_noise)
+    return f"<br><span class='meta'>within noise of: {cells}</span>"
 
 
 def _bytes(value: float) -> str:

@@ -73,3 +73,20 @@ def test_roofline_uses_the_runs_own_bandwidth(tmp_path: Path, preflight, bandwid
     assert trace.y[0] == pytest.approx(bandwidth * 1e9 / weight_bytes)
     assert trace.customdata[0][2] == source and "%{customdata[2]}" in trace.hovertemplate
     assert source in _page(tmp_path, run)  # the hover's words reach the page
+
+
+def test_error_bars_of_a_quantity_that_cannot_be_negative_stop_at_zero(tmp_path: Path
+                                                                       ) -> None:
+    store = RunStore.create(tmp_path / "results", {"run_id": "20261101T000000Z-p",
+                                                   "plan_name": "p", "profile_id": "p1"})
+    store.append(cell(store.run_id, [metric("ttft_ms", [5.0, 60.0], unit="ms",
+                                            higher_is_better=False, kind="latency")]))
+    frame = load_frame([store.dir])
+    (row,) = frame[frame["metric_name"] == "ttft_ms"].itertuples()
+    assert row.ci_low < 0  # a t-interval of two samples far apart reaches below zero
+    figs = charts.build(frame, [], {})
+    (bar,) = [t for f in figs if f is not None and f.layout.title.text == "Time to first token"
+              for t in f.data if t.type == "bar"]
+    assert bar.y[0] == pytest.approx(row.mean)
+    assert bar.y[0] - bar.error_y.arrayminus[0] == pytest.approx(0.0)
+    assert bar.y[0] + bar.error_y.array[0] == pytest.approx(row.ci_high)

@@ -50,6 +50,8 @@ def _expected(run: Path, profiles: Path) -> dict[str, dict]:
         for metric in record["metrics"]:
             if metric["name"] in ("decode_tokens_per_s", "model_file_bytes"):
                 one[metric["name"]] = metric["median"]
+            if metric["name"] == "decode_tokens_per_s":
+                one["ci"] = (metric["ci_low"], metric["ci_high"])
     bandwidth = _bandwidth(run, profiles)
     out = {}
     for model, formats in cells.items():
@@ -65,7 +67,10 @@ def _expected(run: Path, profiles: Path) -> dict[str, dict]:
                     "size_ratio": one["model_file_bytes"] / formats[ref]["model_file_bytes"],
                     "share": one["decode_tokens_per_s"] * weight_bytes / (bandwidth * 1e9)}
 
-        out[model] = {"reference": ref, "fastest": numbers(fast), "smallest": numbers(small)}
+        low = formats[fast]["ci"][0]
+        close = {f for f in formats if f != fast and formats[f]["ci"][1] >= low}
+        out[model] = {"reference": ref, "fastest": numbers(fast), "smallest": numbers(small),
+                      "within_noise": close}
     return out
 
 
@@ -93,6 +98,8 @@ def test_summary_names_the_fastest_and_smallest_format_of_each_default_model(
         assert got.reference.format == want["reference"] == "f16"
         row = summary[summary.index(f"<b>{model}</b>"):]
         row = row[:row.index("</tr>")]
+        assert set(got.within_noise) == {(f, "llama_cpp") for f in want["within_noise"]}
+        assert ("within noise of: " in row) == bool(want["within_noise"])
         for which in ("fastest", "smallest"):
             pick, numbers = getattr(got, which), want[which]
             assert (pick.format, pick.backend) == (numbers["format"], "llama_cpp")
