@@ -17,16 +17,19 @@ from rich.progress import (
 from harness.cli.options import console
 
 
-def make_observer():
+def make_observer(fleet: bool = False):
     """The RunObserver (harness.runner.runner) for this stdout: bars in a terminal, plain
-    lines otherwise. Either has `progress`, a context manager around the run."""
-    return RunProgress() if console.is_terminal else PlainProgress()
+    lines otherwise. Either has `progress`, a context manager around the run. `fleet`:
+    cells run on several machines (harness.fleet), so each cell's lines name its hardware
+    profile."""
+    return RunProgress(fleet) if console.is_terminal else PlainProgress(fleet)
 
 
 class RunProgress:
     """A RunObserver: the whole run, and the current cell with an ETA from similar cells."""
 
-    def __init__(self) -> None:
+    def __init__(self, fleet: bool = False) -> None:
+        self.fleet = fleet
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
@@ -64,31 +67,29 @@ class RunProgress:
     def cell_finished(self, result) -> None:
         from rich.text import Text
 
-        from harness.results.identity import label
-
         self.progress.advance(self.overall)
         if result is None:
             return
+        name = _named(result, self.fleet)
         # Text, not markup: an error or a reason may hold "[/x]", which Rich takes for a tag
         if result.status == "failed":
             self.progress.console.print(Text.assemble(("failed", "red"),
-                                                      f" {label(result)}: {result.error}"),
+                                                      f" {name}: {result.error}"),
                                         highlight=False)
         if contended(result):
             reasons = result.health.get("reasons") or ["beyond the plan's health limits"]
             self.progress.console.print(Text.assemble(
-                ("contended", "yellow"), f" {label(result)}: {reasons[0]}"), highlight=False)
+                ("contended", "yellow"), f" {name}: {reasons[0]}"), highlight=False)
 
 
 class PlainProgress:
     """A RunObserver for logs: a line per finished cell (cell, status, headline metric,
     health mark), warnings and messages as lines; no bars, nothing per tick."""
 
-    def __init__(self) -> None:
+    def __init__(self, fleet: bool = False) -> None:
         self.progress = nullcontext()
         self.run_id = ""
-        self.fleet = False
-        """Cells run on several machines (harness.fleet): each line names its profile."""
+        self.fleet = fleet
         self.total = 0
         self.finished = 0
 
@@ -110,13 +111,17 @@ class PlainProgress:
             _line(f"[{self.finished}/{self.total}] {cell_line(result, self.fleet)}")
 
 
-def cell_line(result, where: bool = False) -> str:
-    """`model format backend suite: ok  <headline metric>  <health mark>`, or the error;
-    `where`: `... suite on <profile>: ...`."""
+def _named(result, fleet: bool) -> str:
+    """The cell's label; on a fleet, `<label> on <profile>`."""
     from harness.results.identity import label
 
-    on = f" on {result.profile_id}" if where else ""
-    parts = [f"{label(result)}{on}: {result.status}"]
+    return f"{label(result)} on {result.profile_id}" if fleet else label(result)
+
+
+def cell_line(result, fleet: bool = False) -> str:
+    """`model format backend suite: ok  <headline metric>  <health mark>`, or the error
+    (`... suite on <profile>: ...` on a fleet)."""
+    parts = [f"{_named(result, fleet)}: {result.status}"]
     if result.status == "failed":
         parts.append(str(result.error))
     elif (metric := headline(result)) is not None:

@@ -106,7 +106,7 @@ def execute_on_ray(plan, matrix, results_dir: Path, profiles_dir: Path, address:
     from harness.cli.progress import make_observer
     from harness.fleet.executor import run_on_ray
 
-    observer = make_observer()
+    observer = make_observer(fleet=True)
     try:
         with observer.progress:
             summary = run_on_ray(plan, matrix, results_dir, profiles_dir, address, resume,

@@ -65,7 +65,6 @@ def run_on_ray(plan: Plan, matrix: Matrix, results_root: Path, profiles_dir: Pat
     machine); the RunSummary of the run, whose `dirs` are its per-profile folders."""
     ray = import_ray()
     observer = observer or _Silent()
-    observer.fleet = True  # the progress names each cell's hardware profile
     _ignore_file_size_signal()
     _connect(ray, address, profiles_dir)
     try:

@@ -110,10 +110,11 @@ def model_summary(frame: pd.DataFrame, bandwidths: dict[str, float]) -> list[Mod
     out = []
     for (model, profile), group in frame.groupby(["model", "profile_id"], sort=True):
         mine = cells[(cells["model"] == model) & (cells["profile_id"] == profile)]
-        picks = _picks(mine, format_order(group))
+        timed = _by_speed(mine)
+        picks = _picks(mine, timed, format_order(group))
         out.append(ModelSummary(
             str(model), str(profile), name if speed is not None else None, unit,
-            *picks, fronts=_fronts(group, mine), within_noise=_within_noise(mine),
+            *picks, fronts=_fronts(group, mine), within_noise=_within_noise(timed),
             flags=_flags(group)))
     return out
 
@@ -163,15 +164,15 @@ def _cells(frame: pd.DataFrame, speed: pd.DataFrame | None) -> pd.DataFrame:
     return cells.assign(contended=cells["contended"].eq(True))
 
 
-def _picks(cells: pd.DataFrame, order: list[str]
+def _picks(cells: pd.DataFrame, timed: pd.DataFrame, order: list[str]
            ) -> tuple[Pick | None, Pick | None, Pick | None]:
-    """(reference, fastest, smallest) of one model's cells; `order`: widest format first."""
+    """(reference, fastest, smallest) of one model's cells; `timed`: those cells by speed
+    (`_by_speed`); `order`: widest format first."""
     if cells.empty:
         return None, None, None
     reference = next((f for f in order if f in set(cells["format"])), None)
     ref = cells[cells["format"] == reference]
     ref_best = ref.sort_values("median", ascending=False, na_position="last").iloc[0]
-    timed = _by_speed(cells)
     fastest = None if timed.empty else timed.iloc[0]
     sized = cells.dropna(subset=["size"])
     smallest = None
@@ -188,10 +189,9 @@ def _by_speed(cells: pd.DataFrame) -> pd.DataFrame:
         ["median", "size"], ascending=[False, True], kind="stable")
 
 
-def _within_noise(cells: pd.DataFrame) -> tuple[tuple[str, str], ...]:
-    """The timed cells, other than the fastest, whose interval overlaps the fastest's (by
-    speed, fastest first); none where the fastest has no interval (one sample)."""
-    timed = _by_speed(cells)
+def _within_noise(timed: pd.DataFrame) -> tuple[tuple[str, str], ...]:
+    """Of the timed cells (`_by_speed`), those after the fastest whose interval overlaps
+    the fastest's; none where the fastest has no interval (one sample)."""
     if len(timed) < 2 or pd.isna(timed["ci_low"].iloc[0]):
         return ()
     rest = timed.iloc[1:]
