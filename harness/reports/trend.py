@@ -30,7 +30,8 @@ class TrendHtmlReporter(TrendReporter):
         frame, figs, constant = data.frame, [], 0
         if not frame.empty:
             for metric, part in frame.groupby("metric", sort=True):
-                if part["median"].nunique() <= 1:
+                # a file size differs between formats but not over runs: nothing to see
+                if part.groupby("cell")["median"].nunique().max() <= 1:
                     constant += 1
                     continue
                 figs.append(_chart(metric, part, data))
@@ -43,7 +44,7 @@ class TrendHtmlReporter(TrendReporter):
                 "steps detected (dotted lines). Red crosses: regressed as nightly judged "
                 "them (against the recent clean runs of their plan, else the baseline, with "
                 f"each run's own thresholds). Shaded: the current level ± {BAND_SD:g} sd. "
-                f"{constant} metrics that never changed are not drawn.</p>")
+                f"{constant} metrics that never changed in any cell are not drawn.</p>")
         return write_page(out, title, figs, [meta, None])
 
 

@@ -77,3 +77,22 @@ def test_trend_page_marks_steps_contended_nights_and_band(tmp_path: Path) -> Non
     assert "contended: %{customdata[1]}" in html and "other processes used 34 % of the CPU" \
         in html
     assert "circle-open" in html and "toself" in html
+
+
+def test_a_metric_no_cell_of_which_ever_changed_is_not_drawn(tmp_path: Path) -> None:
+    # a model file's size differs between formats but not between runs
+    for day, center in ((1, 100.0), (2, 90.0)):
+        run_id = f"202611{day:02d}T000000Z-p"
+        store = RunStore.create(tmp_path, {"run_id": run_id, "plan_name": "p",
+                                           "profile_id": "p1",
+                                           "started_at": f"2026-11-{day:02d}T00:00:00+00:00"})
+        for model, size in (("m", 5e8), ("n", 2e8)):
+            store.append(cell(run_id, [
+                metric("decode_tokens_per_s", draws(center, seed=day)),
+                metric("model_file_bytes", [size], unit="bytes", higher_is_better=False)],
+                model=model))
+    page = TrendHtmlReporter().render(build_trend(tmp_path, "p1"), tmp_path / "t.html", "t")
+    html = page.read_text()
+    assert '"text":"decode_tokens_per_s"' in html.replace(" ", "")
+    assert '"text":"model_file_bytes"' not in html.replace(" ", "")
+    assert "1 metrics that never changed in any cell are not drawn" in html
