@@ -22,6 +22,7 @@ from pydantic import (
 from harness.backends.base import BackendConfig
 from harness.errors import ConfigError
 from harness.fleet.selectors import HardwareSelector
+from harness.formats.resolve import all_formats, runnable_containers
 from harness.models.files import model_path_problem
 from harness.models.sources import HubFile, LocalFile, ModelSource
 from harness.registry import plugin_name, registry
@@ -146,7 +147,7 @@ def load_plan(path: str | Path) -> Plan:
                               values or {}, file, f"suites.{name}.")
               for name, values in spec.suites.items()}
     _check_formats(spec.formats, file)
-    accepted = {c for name in backends for c in registry("backends").get(name).accepts}
+    accepted = runnable_containers(spec.formats, backends)
     models = [_model(entry, i, path, file, accepted) for i, entry in enumerate(spec.models)]
     names = [m.name for m in models]
     dup = next((n for n in names if names.count(n) > 1), None)
@@ -296,8 +297,6 @@ def _backends(spec: PlanFile, file: str
 
 
 def _check_formats(formats: list[str], file: str) -> None:
-    from harness.formats.resolve import all_formats
-
     known_formats = all_formats()
     for i, fmt in enumerate(formats):
         if fmt not in known_formats:

@@ -136,6 +136,24 @@ def test_model_folder_is_an_hf_source(tmp_path: Path) -> None:
     assert any("llama_cpp does not load hf" in s for s in matrix.skipped)
 
 
+@pytest.mark.parametrize("formats,backend", [("hf-fp32", "transformers"),
+                                             ("onnx-int4", "onnxruntime_genai")])
+def test_a_gguf_file_is_a_source_of_the_formats_derived_from_it(tmp_path: Path, formats,
+                                                                 backend) -> None:
+    """No backend of the plan loads GGUF, but the formats it lists are made from it."""
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+    path = tmp_path / "derived.yaml"
+    path.write_text(f"name: d\nmodels: [{{name: mine, path: m.gguf}}]\nformats: [{formats}]\n"
+                    f"backends: {{{backend}: {{n_ctx: 256}}}}\nsuites: {{memory: }}\n")
+    cells = expand(load_plan(path)).cells
+    assert [(c.format, c.backend) for c in cells] == [(formats, backend)]
+    # as its own source it still loads nowhere: refused before the run, naming what loads
+    path.write_text(path.read_text().replace(f"[{formats}]", "[source]"))
+    with pytest.raises(ConfigError) as info:
+        load_plan(path)
+    assert info.value.field == "models[0].path" and "not a model file" in info.value.problem
+
+
 def test_cuda_only_formats_are_skipped_on_cpu_with_the_reason(tmp_path: Path) -> None:
     suite = tmp_path / "s.yaml"
     suite.write_text("name: s\nmodels: [smollm2-135m]\nformats: [hf-fp16, hf-bnb-4bit]\n"

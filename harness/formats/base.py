@@ -61,6 +61,8 @@ class FormatProducer(ABC):
     derives_from: ClassVar[str | None] = None
     """The format this producer's formats are made from (derived first and cached, then
     handed to `derive` as its source); None: made from the model's source file."""
+    source_container: ClassVar[str | None] = None
+    """The container of the model files it derives from (None: its own `container`)."""
 
     @classmethod
     def version(cls) -> str:
@@ -83,4 +85,4 @@ class FormatProducer(ABC):
 
     @classmethod
     def accepts_source(cls, path: Path) -> bool:
-        return path.suffix.lstrip(".").lower() == cls.container
+        return path.suffix.lstrip(".").lower() == (cls.source_container or cls.container)

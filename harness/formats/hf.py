@@ -46,11 +46,7 @@ class HfProducer(FormatProducer):
         "hf-bnb-4bit": "the fp16 folder + bitsandbytes NF4 4-bit at load (CUDA only)",
     }
     packages: ClassVar[tuple[str, ...]] = ("transformers", "torch")
-
-
-    @classmethod
-    def accepts_source(cls, path: Path) -> bool:
-        return path.suffix.lower() == ".gguf"
+    source_container: ClassVar[str | None] = "gguf"
 
     def derive(self, source: Path, fmt: str, out: Path) -> None:
         if fmt in _RECIPES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from harness.cache import atomic_target, cache_dir, remove, sha256_path, size_of
@@ -26,6 +27,21 @@ def producer_for(fmt: str) -> type[FormatProducer]:
         if fmt in producer.formats:
             return producer
     raise FormatError(f"no producer makes format '{fmt}'")
+
+
+def runnable_containers(formats: list[str], backends: Iterable[str]) -> set[str]:
+    """The containers a model file may be in for a plan of these formats and backends: what
+    a backend loads (as `source`), and what a listed format a backend loads is made from."""
+    loaded = {c for name in backends for c in registry("backends").get(name).accepts}
+    out = set(loaded)
+    for fmt in formats:
+        if fmt == SOURCE_FORMAT or producer_for(fmt).container not in loaded:
+            continue
+        producer = producer_for(fmt)
+        while producer.derives_from is not None:
+            producer = producer_for(producer.derives_from)
+        out.add(producer.source_container or producer.container)
+    return out
 
 
 def container_of(source: Path, fmt: str) -> str:
