@@ -34,10 +34,10 @@ def runnable_containers(formats: list[str], backends: Iterable[str]) -> set[str]
     a backend loads (as `source`), and what a listed format a backend loads is made from."""
     loaded = {c for name in backends for c in registry("backends").get(name).accepts}
     out = set(loaded)
-    for fmt in formats:
-        if fmt == SOURCE_FORMAT or producer_for(fmt).container not in loaded:
-            continue
+    for fmt in (f for f in formats if f != SOURCE_FORMAT):
         producer = producer_for(fmt)
+        if producer.container not in loaded:
+            continue
         while producer.derives_from is not None:
             producer = producer_for(producer.derives_from)
         out.add(producer.source_container or producer.container)
