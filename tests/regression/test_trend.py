@@ -14,10 +14,15 @@ from harness.results.store import RunStore
 from tests.regression.conftest import cell, draws, metric
 
 
+def _store(root: Path, day: int, **meta) -> RunStore:
+    """The store of run `202611<day>T000000Z-p` of plan p on profile p1."""
+    return RunStore.create(root, {"run_id": f"202611{day:02d}T000000Z-p", "plan_name": "p",
+                                  "profile_id": "p1",
+                                  "started_at": f"2026-11-{day:02d}T00:00:00+00:00", **meta})
+
+
 def _run(root: Path, run_id: str, center: float, regression: dict) -> RunStore:
-    store = RunStore.create(root, {"run_id": run_id, "plan_name": "p", "profile_id": "p1",
-                                   "started_at": f"2026-11-{run_id[6:8]}T00:00:00+00:00",
-                                   "regression": regression})
+    store = _store(root, int(run_id[6:8]), regression=regression)
     store.append(cell(run_id, [metric("decode_tokens_per_s", draws(center, seed=len(run_id)))]))
     return store
 
@@ -34,10 +39,9 @@ def test_each_run_is_judged_with_its_own_stored_thresholds(tmp_path: Path) -> No
 
 
 def _night(root: Path, day: int, center: float, contended: bool = False) -> None:
-    run_id = f"202611{day:02d}T000000Z-p"
-    store = RunStore.create(root, {"run_id": run_id, "plan_name": "p", "profile_id": "p1",
-                                   "started_at": f"2026-11-{day:02d}T00:00:00+00:00"})
-    result = cell(run_id, [metric("decode_tokens_per_s", draws(center, spread=0.01, seed=day))])
+    store = _store(root, day)
+    result = cell(store.run_id,
+                  [metric("decode_tokens_per_s", draws(center, spread=0.01, seed=day))])
     if contended:
         result = result.model_copy(update={"health": {
             "contended": True, "reasons": ["other processes used 34 % of the CPU"]}})
@@ -82,12 +86,9 @@ def test_trend_page_marks_steps_contended_nights_and_band(tmp_path: Path) -> Non
 def test_a_metric_no_cell_of_which_ever_changed_is_not_drawn(tmp_path: Path) -> None:
     # a model file's size differs between formats but not between runs
     for day, center in ((1, 100.0), (2, 90.0)):
-        run_id = f"202611{day:02d}T000000Z-p"
-        store = RunStore.create(tmp_path, {"run_id": run_id, "plan_name": "p",
-                                           "profile_id": "p1",
-                                           "started_at": f"2026-11-{day:02d}T00:00:00+00:00"})
+        store = _store(tmp_path, day)
         for model, size in (("m", 5e8), ("n", 2e8)):
-            store.append(cell(run_id, [
+            store.append(cell(store.run_id, [
                 metric("decode_tokens_per_s", draws(center, seed=day)),
                 metric("model_file_bytes", [size], unit="bytes", higher_is_better=False)],
                 model=model))
